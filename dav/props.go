@@ -1,0 +1,181 @@
+package dav
+
+import (
+	"context"
+	"encoding/xml"
+	"time"
+
+	"github.com/davmail/davmail/mailbox"
+)
+
+// resource is one folder or message being described in a response.
+type resource struct {
+	folder *mailbox.Folder // set for collections (the root included)
+	msg    *mailbox.Message
+	// lockPath is the canonical path locks are keyed by.
+	lockPath string
+}
+
+// renderCtx is what property values need besides the resource.
+type renderCtx struct {
+	h       *Handler
+	ctx     context.Context
+	mb      mailbox.Mailbox
+	locks   []lockView // active locks on the resource, for lockdiscovery
+	now     time.Time
+	folders []mailbox.Folder // loaded on first need (hassubs)
+}
+
+// liveProp is a property computed from the index. appendValue appends the
+// element content and returns false when the property does not apply to
+// this resource (then it is reported 404 when asked for by name).
+type liveProp struct {
+	name xml.Name
+	// dt is the Exchange datatype attribute value (b:dt), "" for none.
+	dt          string
+	allprop     bool
+	appendValue func(b []byte, c *renderCtx, r *resource) ([]byte, bool)
+}
+
+func msgOnly(f func(b []byte, c *renderCtx, m *mailbox.Message) []byte) func([]byte, *renderCtx, *resource) ([]byte, bool) {
+	return func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		if r.msg == nil {
+			return b, false
+		}
+		return f(b, c, r.msg), true
+	}
+}
+
+func folderOnly(f func(b []byte, c *renderCtx, fo *mailbox.Folder) []byte) func([]byte, *renderCtx, *resource) ([]byte, bool) {
+	return func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		if r.folder == nil {
+			return b, false
+		}
+		return f(b, c, r.folder), true
+	}
+}
+
+func modified(r *resource) time.Time {
+	if r.msg != nil {
+		return r.msg.Modified
+	}
+	return r.folder.Modified
+}
+
+// liveProps lists the live properties in the order allprop writes them.
+// The DAV: ones are RFC 4918 §15; the urn:schemas:httpmail: ones follow
+// the Exchange 2003 SDK (exchange-webdav.md §4.3).
+var liveProps = []liveProp{
+	{name: xml.Name{Space: nsDAV, Local: "resourcetype"}, allprop: true, appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		if r.folder != nil {
+			b = append(b, "<a:collection/>"...)
+		}
+		return b, true
+	}},
+	{name: xml.Name{Space: nsDAV, Local: "displayname"}, allprop: true, appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		if r.msg != nil {
+			return appendXMLText(b, r.msg.Name), true
+		}
+		if r.folder.Path == mailbox.Inbox {
+			return append(b, inboxSegment...), true
+		}
+		return appendXMLText(b, r.folder.Name()), true
+	}},
+	{name: xml.Name{Space: nsDAV, Local: "getcontentlength"}, allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendInt(b, m.Size)
+	})},
+	{name: xml.Name{Space: nsDAV, Local: "getcontenttype"}, allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return append(b, "message/rfc822"...)
+	})},
+	{name: xml.Name{Space: nsDAV, Local: "getetag"}, allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendETag(b, m.ID, m.Size)
+	})},
+	{name: xml.Name{Space: nsDAV, Local: "getlastmodified"}, allprop: true, appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		t := modified(r)
+		if t.IsZero() {
+			return b, false
+		}
+		return appendHTTPDate(b, t), true
+	}},
+	{name: xml.Name{Space: nsDAV, Local: "creationdate"}, allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendISODate(b, m.InternalDate)
+	})},
+	{name: xml.Name{Space: nsDAV, Local: "supportedlock"}, allprop: true, appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		return append(b, "<a:lockentry><a:lockscope><a:exclusive/></a:lockscope><a:locktype><a:write/></a:locktype></a:lockentry>"+
+			"<a:lockentry><a:lockscope><a:shared/></a:lockscope><a:locktype><a:write/></a:locktype></a:lockentry>"...), true
+	}},
+	{name: xml.Name{Space: nsDAV, Local: "lockdiscovery"}, allprop: true, appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		for _, l := range c.locks {
+			b = appendActiveLock(b, l, c.now)
+		}
+		return b, true
+	}},
+	{name: xml.Name{Space: nsDAV, Local: "iscollection"}, dt: "boolean", appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		return appendBool(b, r.folder != nil), true
+	}},
+	{name: xml.Name{Space: nsDAV, Local: "hassubs"}, dt: "boolean", appendValue: folderOnly(func(b []byte, c *renderCtx, f *mailbox.Folder) []byte {
+		return appendBool(b, c.h.hasSubfolders(c, f.Path))
+	})},
+	{name: xml.Name{Space: nsHTTPMail, Local: "subject"}, allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendXMLText(b, m.Envelope.Subject)
+	})},
+	{name: xml.Name{Space: nsHTTPMail, Local: "from"}, allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendXMLText(b, m.Envelope.From)
+	})},
+	{name: xml.Name{Space: nsHTTPMail, Local: "to"}, allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendXMLText(b, m.Envelope.To)
+	})},
+	{name: xml.Name{Space: nsHTTPMail, Local: "cc"}, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendXMLText(b, m.Envelope.Cc)
+	})},
+	{name: xml.Name{Space: nsHTTPMail, Local: "date"}, dt: "dateTime.tz", allprop: true, appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		if r.msg == nil {
+			return b, false
+		}
+		d := r.msg.Envelope.Date
+		if d.IsZero() {
+			d = r.msg.InternalDate
+		}
+		return appendExchangeDate(b, d), true
+	}},
+	{name: xml.Name{Space: nsHTTPMail, Local: "datereceived"}, dt: "dateTime.tz", appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendExchangeDate(b, m.InternalDate)
+	})},
+	{name: xml.Name{Space: nsHTTPMail, Local: "read"}, dt: "boolean", allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendBool(b, m.Flags&mailbox.FlagSeen != 0)
+	})},
+	{name: xml.Name{Space: nsHTTPMail, Local: "hasattachment"}, dt: "boolean", allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendBool(b, m.Envelope.HasAttachments)
+	})},
+	{name: xml.Name{Space: nsHTTPMail, Local: "unreadcount"}, dt: "int", allprop: true, appendValue: folderOnly(func(b []byte, c *renderCtx, f *mailbox.Folder) []byte {
+		return appendInt(b, int64(f.Unseen))
+	})},
+	{name: xml.Name{Space: nsDAV, Local: "visiblecount"}, dt: "int", appendValue: folderOnly(func(b []byte, c *renderCtx, f *mailbox.Folder) []byte {
+		return appendInt(b, int64(f.Messages))
+	})},
+	{name: xml.Name{Space: nsHeader, Local: "message-id"}, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendXMLText(b, m.Envelope.MessageID)
+	})},
+	// oversized marks legacy messages above max-message-size: listed with
+	// their exact size, but GET of the whole message is refused.
+	{name: xml.Name{Space: nsDavmail, Local: "oversized"}, dt: "boolean", allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendBool(b, m.Size > c.h.cfg.MaxMessageSize)
+	})},
+}
+
+var livePropIndex = func() map[xml.Name]int {
+	m := make(map[xml.Name]int, len(liveProps))
+	for i, p := range liveProps {
+		m[p.name] = i
+	}
+	return m
+}()
+
+// protectedProp reports whether a PROPPATCH may not touch name: every
+// live property is computed, so setting it is refused (RFC 4918 §16
+// cannot-modify-protected-property), except the writable ones handled in
+// proppatch.go.
+func protectedProp(n xml.Name) bool {
+	_, live := livePropIndex[n]
+	return live || n.Space == nsDAV
+}
