@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/davmail/davmail/limits"
@@ -43,6 +44,9 @@ type lock struct {
 // do not survive a restart, which RFC 4918 §6.4 allows: clients see the
 // lock vanish and re-lock. Safe for concurrent use.
 type lockManager struct {
+	// n mirrors len(byTok) so listings can skip the mutex when no lock
+	// exists at all (the common case).
+	n      atomic.Int64
 	mu     sync.Mutex
 	byTok  map[string]*lock
 	max    int
@@ -54,6 +58,9 @@ func newLockManager() *lockManager {
 	return &lockManager{byTok: make(map[string]*lock), max: maxLocks, nowFn: time.Now}
 }
 
+// any reports whether some lock may exist.
+func (m *lockManager) any() bool { return m.n.Load() > 0 }
+
 // Len returns the number of live locks (a gauge for metrics).
 func (m *lockManager) Len() int {
 	m.mu.Lock()
@@ -63,6 +70,7 @@ func (m *lockManager) Len() int {
 }
 
 func (m *lockManager) sweep(now time.Time) {
+	defer func() { m.n.Store(int64(len(m.byTok))) }()
 	if now.Before(m.expiry) {
 		return
 	}
@@ -109,6 +117,7 @@ func (m *lockManager) create(path, hrefRoot string, depthInf, shared bool, owner
 	tok := "opaquelocktoken:" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 	l := &lock{path: path, lockView: lockView{token: tok, root: hrefRoot, shared: shared, depthInf: depthInf, owner: owner, expires: now.Add(timeout)}}
 	m.byTok[tok] = l
+	m.n.Store(int64(len(m.byTok)))
 	if m.expiry.IsZero() || l.expires.Before(m.expiry) {
 		m.expiry = l.expires
 	}
@@ -139,6 +148,7 @@ func (m *lockManager) unlock(tok, path string) bool {
 		return false
 	}
 	delete(m.byTok, tok)
+	m.n.Store(int64(len(m.byTok)))
 	return true
 }
 
@@ -222,6 +232,7 @@ func (m *lockManager) removeTree(path string) {
 			delete(m.byTok, tok)
 		}
 	}
+	m.n.Store(int64(len(m.byTok)))
 }
 
 // parseTimeout reads the Timeout header (RFC 4918 §10.7): the first

@@ -138,6 +138,13 @@ func (h *Handler) writeMultistatus(w http.ResponseWriter, r *http.Request, rq *r
 	ctx := r.Context()
 	rc := &renderCtx{h: h, now: time.Now(), ctx: ctx, mb: rq.mb}
 	ms := &msRenderer{h: h, rc: rc, req: req, rq: rq, base: baseURL(r) + h.cfg.Prefix}
+	for _, n := range req.props {
+		i, ok := livePropIndex[n]
+		if !ok {
+			i = -1
+		}
+		ms.plan = append(ms.plan, planItem{live: i, name: n})
+	}
 	var count countWriter
 	if err := ms.render(ctx, &count, l); err != nil {
 		return err
@@ -178,6 +185,16 @@ type msRenderer struct {
 	items int64
 	// scratch for the 404 propstat
 	missing []byte
+	// plan is the requested property list resolved once per request:
+	// live property index or -1 for a dead/unknown one.
+	plan []planItem
+	href []byte
+	res  resource
+}
+
+type planItem struct {
+	live int
+	name xml.Name
 }
 
 // flushAt bounds the scratch buffer: one entry is a few hundred bytes.
@@ -208,9 +225,13 @@ func (m *msRenderer) render(ctx context.Context, out io.Writer, l *listing) erro
 					return err
 				}
 			}
-			href := append(append(make([]byte, 0, len(prefix)+64), prefix...), "/"...)
-			href = appendEscaped(href, msgs[j].Name)
-			if err := m.entry(out, &resource{msg: &msgs[j], lockPath: m.rq.lockPathMsg(f.Path, msgs[j].Name)}, href); err != nil {
+			m.href = append(append(m.href[:0], prefix...), '/')
+			m.href = appendEscaped(m.href, msgs[j].Name)
+			m.res = resource{msg: &msgs[j]}
+			if m.h.locks.any() {
+				m.res.lockPath = m.rq.lockPathMsg(f.Path, msgs[j].Name)
+			}
+			if err := m.entry(out, &m.res, m.href); err != nil {
 				return err
 			}
 		}
@@ -248,7 +269,10 @@ func (m *msRenderer) entry(out io.Writer, res *resource, href []byte) error {
 		b = append(b, '/')
 	}
 	b = append(b, "</a:href>"...)
-	m.rc.locks = m.h.locks.view(res.lockPath, m.rc.now)
+	m.rc.locks = nil
+	if res.lockPath != "" {
+		m.rc.locks = m.h.locks.view(res.lockPath, m.rc.now)
+	}
 	var dead []mailbox.Prop
 	needDead := m.req.allprop || m.req.propname || len(m.req.props) > 0
 	if needDead && (res.msg == nil || res.msg.HasDeadProps) {
@@ -285,15 +309,16 @@ func (m *msRenderer) entry(out io.Writer, res *resource, href []byte) error {
 		for _, d := range dead {
 			b = appendDeadProp(b, d)
 		}
-		for _, n := range m.req.props { // DAV:include
-			if i, ok := livePropIndex[n]; ok && !liveProps[i].allprop {
-				b = m.appendLive(b, &liveProps[i], res)
+		for _, it := range m.plan { // DAV:include
+			if it.live >= 0 && !liveProps[it.live].allprop {
+				b = m.appendLive(b, &liveProps[it.live], res)
 			}
 		}
 	default:
-		for _, n := range m.req.props {
-			if i, ok := livePropIndex[n]; ok {
-				b = m.appendLive(b, &liveProps[i], res)
+		for _, it := range m.plan {
+			n := it.name
+			if it.live >= 0 {
+				b = m.appendLive(b, &liveProps[it.live], res)
 				continue
 			}
 			found := false

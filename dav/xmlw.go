@@ -124,18 +124,65 @@ func xmlEscapeString(s string) string { return string(appendXMLText(nil, s)) }
 // appendHTTPDate writes an RFC 1123 date in GMT (RFC 4918 §15.7
 // getlastmodified) without allocating.
 func appendHTTPDate(b []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(b, "Mon, 02 Jan 2006 15:04:05 GMT")
+	t = t.UTC()
+	y, mo, d := t.Date()
+	hh, mm, ss := t.Clock()
+	b = append(b, t.Weekday().String()[:3]...)
+	b = append(b, ", "...)
+	b = append2(b, d)
+	b = append(b, ' ')
+	b = append(b, mo.String()[:3]...)
+	b = append(b, ' ')
+	b = append4(b, y)
+	b = append(b, ' ')
+	b = append2(b, hh)
+	b = append(b, ':')
+	b = append2(b, mm)
+	b = append(b, ':')
+	b = append2(b, ss)
+	return append(b, " GMT"...)
+}
+
+// appendDigitsDate writes yyyy-mm-ddThh:mm:ss, the common prefix of the
+// ISO forms; hand-written because time.AppendFormat costs a few hundred
+// ns, paid per date per entry in a 100,000-entry listing.
+func appendDigitsDate(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	hh, mm, ss := t.Clock()
+	b = append4(b, y)
+	b = append(b, '-')
+	b = append2(b, int(mo))
+	b = append(b, '-')
+	b = append2(b, d)
+	b = append(b, 'T')
+	b = append2(b, hh)
+	b = append(b, ':')
+	b = append2(b, mm)
+	b = append(b, ':')
+	return append2(b, ss)
+}
+
+func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+
+func append4(b []byte, n int) []byte {
+	if n < 0 || n > 9999 {
+		n = 0
+	}
+	return append(b, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
 }
 
 // appendISODate writes an RFC 3339 date (creationdate, RFC 4918 §15.1).
 func appendISODate(b []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(b, "2006-01-02T15:04:05Z")
+	return append(appendDigitsDate(b, t.UTC()), 'Z')
 }
 
 // appendExchangeDate writes Exchange's dateTime.tz form with
 // milliseconds in UTC (exchange-webdav.md §0.3 #4).
 func appendExchangeDate(b []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	t = t.UTC()
+	b = appendDigitsDate(b, t)
+	ms := t.Nanosecond() / 1e6
+	return append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 }
 
 func appendBool(b []byte, v bool) []byte {
