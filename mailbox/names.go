@@ -7,10 +7,11 @@ import (
 	"unicode/utf8"
 )
 
-// maxNameSubject caps the subject part of a derived item name. Exchange
-// truncates long subjects too; 120 runes keep names well under the 255-byte
-// limit of common file systems even in 3-byte UTF-8 scripts (120×3 + ".EML").
-const maxNameSubject = 120
+// maxNameSubject caps the subject part of a derived item name, in bytes.
+// Exchange truncates long subjects too. 200 bytes leave room for
+// UniqueName's "-NNNNNN" and ".EML" under the 255-byte segment limit of
+// ValidSegment (and of common file systems), whatever the script.
+const maxNameSubject = 200
 
 // NameFromSubject derives an item name from a decoded subject, following
 // Exchange's "<Subject>.EML" (../shared/docs/exchange-webdav.md §1.5):
@@ -19,9 +20,8 @@ const maxNameSubject = 120
 // gives "No Subject.EML".
 func NameFromSubject(subject string) string {
 	var b strings.Builder
-	n := 0
 	for _, r := range subject {
-		if n == maxNameSubject {
+		if b.Len()+utf8.RuneLen(r) > maxNameSubject {
 			break
 		}
 		switch {
@@ -33,7 +33,6 @@ func NameFromSubject(subject string) string {
 			r = '_'
 		}
 		b.WriteRune(r)
-		n++
 	}
 	s := strings.Trim(b.String(), " .\t")
 	if s == "" {
