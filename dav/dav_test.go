@@ -325,3 +325,11 @@ func TestMessagesOnlyInFolders(t *testing.T) {
 		t.Errorf("root listing: %d %s", resp.StatusCode, body)
 	}
 }
+
+func TestAllpropOmitsInapplicable(t *testing.T) {
+	ts := newTestServer(t, dav.Config{})
+	_, body := do(t, ts, "PROPFIND", "/exchange/alice/Inbox/", "", "Depth", "0")
+	if strings.Contains(body, "404") || !strings.Contains(body, "<a:collection/>") {
+		t.Errorf("allprop on a folder:\n%s", body)
+	}
+}

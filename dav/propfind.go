@@ -303,7 +303,7 @@ func (m *msRenderer) entry(out io.Writer, res *resource, href []byte) error {
 	case m.req.allprop:
 		for _, p := range liveProps {
 			if p.allprop {
-				b = m.appendLive(b, &p, res)
+				b = m.appendLive(b, &p, res, false)
 			}
 		}
 		for _, d := range dead {
@@ -311,14 +311,14 @@ func (m *msRenderer) entry(out io.Writer, res *resource, href []byte) error {
 		}
 		for _, it := range m.plan { // DAV:include
 			if it.live >= 0 && !liveProps[it.live].allprop {
-				b = m.appendLive(b, &liveProps[it.live], res)
+				b = m.appendLive(b, &liveProps[it.live], res, true)
 			}
 		}
 	default:
 		for _, it := range m.plan {
 			n := it.name
 			if it.live >= 0 {
-				b = m.appendLive(b, &liveProps[it.live], res)
+				b = m.appendLive(b, &liveProps[it.live], res, true)
 				continue
 			}
 			found := false
@@ -351,13 +351,18 @@ func (m *msRenderer) entry(out io.Writer, res *resource, href []byte) error {
 	return nil
 }
 
-func (m *msRenderer) appendLive(b []byte, p *liveProp, res *resource) []byte {
+// appendLive writes one live property; one that does not apply to res
+// is reported 404 when it was asked for by name (asked) and left out
+// under allprop (RFC 4918 §9.1: allprop returns the properties that exist).
+func (m *msRenderer) appendLive(b []byte, p *liveProp, res *resource, asked bool) []byte {
 	start := len(b)
 	b = appendPropOpen(b, p.name, p.dt)
 	var ok bool
 	b, ok = p.appendValue(b, m.rc, res)
 	if !ok {
-		m.missing = appendEmptyProp(m.missing, p.name)
+		if asked {
+			m.missing = appendEmptyProp(m.missing, p.name)
+		}
 		return b[:start]
 	}
 	return appendPropClose(b, p.name)
