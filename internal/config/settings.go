@@ -1,0 +1,342 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/davmail/davmail/dav"
+	"github.com/davmail/davmail/limits"
+)
+
+type kind int
+
+const (
+	kindString kind = iota
+	kindSize        // limits.ParseSize: "25MiB", "1GiB", bytes
+	kindInt
+	kindDuration
+	kindBool
+	kindEnum
+)
+
+// setting is one row of the table.
+type setting struct {
+	Name    string // flag name and YAML key
+	Env     string // environment variable, derived from Name
+	Default string // as the user would write it; "" for derived defaults
+	Shown   string // default as shown in help when Default is "" or needs words
+	Help    string
+	Doc     string // longer explanation for docs/configuration.md
+	kind    kind
+	choices []string // kindEnum
+	// minusOne allows -1 (a documented special value) for numbers.
+	minusOne bool
+	ptr      func(*Config) any
+}
+
+// settings is the single table every source and document derives from.
+var settings = withEnv([]setting{
+	{
+		Name: "config", kind: kindString,
+		Shown: "none",
+		Help:  "YAML file with settings (keys are the flag names)",
+		Doc:   "A YAML mapping of setting names to values, e.g. `max-message-size: 50MiB`. Unknown keys are an error naming the line. Only as a flag or environment variable.",
+		ptr:   func(c *Config) any { return &c.ConfigFile },
+	},
+	{
+		Name: "listen", kind: kindString, Default: "127.0.0.1:8080",
+		Help: "address to listen on (host:port; port 0 picks a free one)",
+		Doc:  "The default listens on loopback only: put a TLS-terminating reverse proxy in front, or set `:8080` to listen on every interface. The actual address is logged at start (field `addr`).",
+		ptr:  func(c *Config) any { return &c.Listen },
+	},
+	{
+		Name: "data", kind: kindString, Default: "./davmail-data",
+		Help: "data directory: the index, and by default the users file and the maildirs",
+		Doc:  "The mailbox index lives in `<data>/index`.",
+		ptr:  func(c *Config) any { return &c.Data },
+	},
+	{
+		Name: "maildir-root", kind: kindString, Shown: "<data>/maildir",
+		Help: "directory holding <user>/Maildir (Maildir++, Dovecot layout)",
+		Doc:  "Point it at Dovecot's mail root (`mail_location = maildir:~/Maildir` with homes under one directory) to serve existing mailboxes.",
+		ptr:  func(c *Config) any { return &c.MaildirRoot },
+	},
+	{
+		Name: "users", kind: kindString, Shown: "<data>/users",
+		Help: "users file (htpasswd-style name:bcrypt-hash[:admin] lines)",
+		Doc:  "Manage it with `davmail user add|del|list` or `htpasswd -B`. Changes are picked up within a second, without a restart.",
+		ptr:  func(c *Config) any { return &c.Users },
+	},
+	{
+		Name: "max-message-size", kind: kindSize, Default: sizeString(dav.DefaultMaxMessageSize),
+		Help: "largest message a client may store (PUT, COPY from outside)",
+		Doc:  "Larger uploads are refused with 413 naming this limit. Messages already in the Maildir may be larger; they are still served up to max-response-size.",
+		ptr:  func(c *Config) any { return &c.MaxMessageSize },
+	},
+	{
+		Name: "max-response-size", kind: kindSize, Default: sizeString(dav.DefaultMaxResponseSize),
+		Help: "largest response body (Exchange's MaximumResponseSizeInBytes)",
+		Doc:  "Keep it at least max-message-size, or stored messages cannot be fetched whole.",
+		ptr:  func(c *Config) any { return &c.MaxResponseSize },
+	},
+	{
+		Name: "max-xml-bytes", kind: kindSize, Default: sizeString(dav.DefaultMaxXMLBytes),
+		Help: "largest XML request body (PROPFIND, PROPPATCH, SEARCH…)",
+		ptr:  func(c *Config) any { return &c.MaxXMLBytes },
+	},
+	{
+		Name: "max-xml-elements", kind: kindInt, Default: fmt.Sprint(dav.DefaultMaxXMLElements),
+		Help: "most XML elements in one request body",
+		ptr:  func(c *Config) any { return &c.MaxXMLElements },
+	},
+	{
+		Name: "max-xml-depth", kind: kindInt, Default: fmt.Sprint(dav.DefaultMaxXMLDepth),
+		Help: "deepest XML nesting in one request body",
+		ptr:  func(c *Config) any { return &c.MaxXMLDepth },
+	},
+	{
+		Name: "max-depth-infinity", kind: kindInt, Default: fmt.Sprint(dav.DefaultMaxDepthInfinity), minusOne: true,
+		Help: "most responses to a Depth: infinity PROPFIND; -1 refuses Depth: infinity",
+		Doc:  "Over the cap the request is refused with the RFC 4918 §9.1 `propfind-finite-depth` precondition, and clients fall back to Depth: 1.",
+		ptr:  func(c *Config) any { return &c.MaxDepthInfinity },
+	},
+	{
+		Name: "log-level", kind: kindEnum, Default: "info", choices: []string{"trace", "debug", "info", "warn", "error"},
+		Help: "least severe log level written",
+		ptr:  func(c *Config) any { return &c.LogLevel },
+	},
+	{
+		Name: "log-format", kind: kindEnum, Default: "auto", choices: []string{"auto", "json", "console"},
+		Help: "log format; auto is console on a terminal, JSON otherwise",
+		Doc:  "Logs go to standard output, one JSON object per line (or a human-readable line with console). Every request is one `request` event.",
+		ptr:  func(c *Config) any { return &c.LogFormat },
+	},
+	{
+		Name: "read-header-timeout", kind: kindDuration, Default: "10s",
+		Help: "time allowed to send the request headers",
+		Doc:  "Bounds slow-header (slowloris) clients; must be positive.",
+		ptr:  func(c *Config) any { return &c.ReadHeaderTimeout },
+	},
+	{
+		Name: "idle-timeout", kind: kindDuration, Default: "120s",
+		Help: "how long an idle keep-alive connection stays open, and how long a request body may stall",
+		ptr:  func(c *Config) any { return &c.IdleTimeout },
+	},
+	{
+		Name: "read-timeout", kind: kindDuration, Default: "0s",
+		Help: "time allowed to read a whole request, body included; 0 is none",
+		Doc:  "None by default: a 25 MiB upload over a slow link can rightly take minutes. Uploads are bounded by max-message-size instead, and by a body idle timeout: a request body that sends nothing for idle-timeout fails, however long the upload has been moving before. Set read-timeout only if every client is fast.",
+		ptr:  func(c *Config) any { return &c.ReadTimeout },
+	},
+	{
+		Name: "demo", kind: kindBool, Default: "false",
+		Help: "on first run, create user demo with a sample mailbox and print its password",
+		Doc:  "`davmail` with no arguments turns this on. Nothing happens when the users file already has users.",
+		ptr:  func(c *Config) any { return &c.Demo },
+	},
+})
+
+func withEnv(ss []setting) []setting {
+	for i := range ss {
+		ss[i].Env = envName(ss[i].Name)
+	}
+	return ss
+}
+
+// envName is DAVMAIL_ and the name in upper snake case.
+func envName(name string) string {
+	return "DAVMAIL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+func lookup(name string) *setting {
+	for i := range settings {
+		if settings[i].Name == name {
+			return &settings[i]
+		}
+	}
+	return nil
+}
+
+// set parses v and stores it in c.
+func (s *setting) set(c *Config, v string) error {
+	switch p := s.ptr(c).(type) {
+	case *string:
+		v = strings.TrimSpace(v)
+		if s.kind == kindEnum {
+			v = strings.ToLower(v)
+			if !slices.Contains(s.choices, v) {
+				return fmt.Errorf("invalid value %q: want one of %s", v, strings.Join(s.choices, ", "))
+			}
+		}
+		*p = v
+	case *int64: // sizes
+		if s.minusOne && strings.TrimSpace(v) == "-1" {
+			*p = -1
+			return nil
+		}
+		n, err := limits.ParseSize(v)
+		if err != nil {
+			return err
+		}
+		*p = n
+	case *int:
+		n, err := parseInt(v, s.minusOne)
+		if err != nil {
+			return err
+		}
+		*p = int(n)
+	case *time.Duration:
+		d, err := parseDuration(v)
+		if err != nil {
+			return err
+		}
+		*p = d
+	case *bool:
+		b, err := parseBool(v)
+		if err != nil {
+			return err
+		}
+		*p = b
+	default:
+		panic("config: setting " + s.Name + " has an unsupported type") // programmer error
+	}
+	return nil
+}
+
+func (s *setting) shownDefault() string {
+	if s.Shown != "" {
+		return s.Shown
+	}
+	return s.Default
+}
+
+func (s *setting) argName() string {
+	switch s.kind {
+	case kindSize:
+		return "SIZE"
+	case kindInt:
+		return "N"
+	case kindDuration:
+		return "DURATION"
+	case kindBool:
+		return ""
+	case kindEnum:
+		// "log-level" → LEVEL
+		return strings.ToUpper(s.Name[strings.LastIndexByte(s.Name, '-')+1:])
+	}
+	switch s.Name {
+	case "listen":
+		return "ADDR"
+	case "data", "maildir-root":
+		return "DIR"
+	}
+	return "FILE"
+}
+
+// precedence is the one description of the order of sources, shared by
+// the help text and the docs.
+const precedence = `Each setting can be given as a flag (--max-message-size 50MiB), an
+environment variable (DAVMAIL_MAX_MESSAGE_SIZE=50MiB) or a key in the
+YAML file named by --config or DAVMAIL_CONFIG (max-message-size: 50MiB).
+When a setting is given in several places, the flag wins over the
+environment, which wins over the config file, which wins over the default.
+Sizes take KiB, MiB, GiB (or KB, MB, GB, or plain bytes); durations take
+s, m, h (10s, 2m, 1h30m).`
+
+// Usage writes the help of command cmd's settings.
+func Usage(w io.Writer, cmd string) {
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nSettings (flag, environment variable, default):\n\n", cmd)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for _, s := range settings {
+		arg := s.argName()
+		if arg != "" {
+			arg = " " + arg
+		}
+		fmt.Fprintf(tw, "  --%s%s\t%s\n", s.Name, arg, s.Help)
+		fmt.Fprintf(tw, "  \t%s, default %s", s.Env, s.shownDefault())
+		if s.kind == kindEnum {
+			fmt.Fprintf(tw, ", one of %s", strings.Join(s.choices, "|"))
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%s\n", precedence)
+}
+
+// Markdown returns docs/configuration.md.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("<!-- Generated by `go generate ./internal/config` from internal/config/settings.go. Do not edit. -->\n\n")
+	b.WriteString("# Configuration\n\n")
+	b.WriteString("`davmail serve` reads its settings from flags, environment variables and an\noptional YAML config file.\n\n")
+	b.WriteString("## Precedence\n\n")
+	b.WriteString(precedence + "\n\n")
+	b.WriteString("`davmail` with no arguments is `davmail serve --demo` with every other\nsetting at its default.\n\n")
+	b.WriteString("## Settings\n\n")
+	b.WriteString("| Flag / YAML key | Environment | Default | Meaning |\n|---|---|---|---|\n")
+	for _, s := range settings {
+		def := s.shownDefault()
+		fmt.Fprintf(&b, "| `%s` | `%s` | `%s` | %s |\n", s.Name, s.Env, def, mdEscape(s.Help))
+	}
+	b.WriteString("\n## Details\n\n")
+	for _, s := range settings {
+		fmt.Fprintf(&b, "### %s\n\n", s.Name)
+		fmt.Fprintf(&b, "%s.", mdEscape(upperFirst(s.Help)))
+		if s.Doc != "" {
+			b.WriteString(" " + s.Doc)
+		}
+		b.WriteString("\n\n")
+		switch s.kind {
+		case kindEnum:
+			fmt.Fprintf(&b, "One of: `%s`. ", strings.Join(s.choices, "`, `"))
+		case kindSize:
+			b.WriteString("A size. ")
+		case kindDuration:
+			b.WriteString("A duration. ")
+		case kindBool:
+			b.WriteString("true or false. ")
+		}
+		fmt.Fprintf(&b, "Default: `%s`. Flag: `--%s`. Environment: `%s`.", s.shownDefault(), s.Name, s.Env)
+		if s.Name != "config" {
+			fmt.Fprintf(&b, " YAML: `%s`.", s.Name)
+		}
+		b.WriteString("\n\n")
+	}
+	b.WriteString("## Example config file\n\n```yaml\n")
+	for _, s := range settings {
+		if s.Name == "config" {
+			continue
+		}
+		fmt.Fprintf(&b, "# %s\n", s.Help)
+		if s.Default == "" {
+			fmt.Fprintf(&b, "# %s: %s\n", s.Name, s.shownDefault())
+		} else {
+			fmt.Fprintf(&b, "%s: %s\n", s.Name, yamlScalar(s.Default))
+		}
+	}
+	b.WriteString("```\n")
+	return b.String()
+}
+
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// yamlScalar quotes values YAML would otherwise read as something else.
+func yamlScalar(v string) string {
+	if strings.ContainsAny(v, ":#{}[],&*!|>'\"%@`") {
+		return `"` + v + `"`
+	}
+	return v
+}
