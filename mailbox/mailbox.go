@@ -120,7 +120,10 @@ type Envelope struct {
 	MessageID   string    // Message-ID with angle brackets, as written
 	ContentType string    // media type of the top-level entity, lower case, e.g. "multipart/mixed"
 	// HasAttachments is true when some part is an attachment: it has
-	// Content-Disposition attachment or a file name.
+	// Content-Disposition attachment, or a file name on a part that is not
+	// text and not multipart, or it is an attached message/rfc822. Inline
+	// images referenced by Content-ID inside multipart/related are not
+	// attachments (convert.Part.IsAttachment has the exact rule).
 	HasAttachments bool
 }
 
