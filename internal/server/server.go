@@ -1,0 +1,235 @@
+// Package server assembles davmail: it opens the Maildir store, loads the
+// users, builds the WebDAV handler behind authentication, adds the health
+// endpoints and the access log, and runs the HTTP server.
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/davmail/davmail/dav"
+	"github.com/davmail/davmail/internal/auth"
+	"github.com/davmail/davmail/internal/config"
+	"github.com/davmail/davmail/mailbox"
+	"github.com/davmail/davmail/mailbox/maildir"
+	"github.com/rs/zerolog"
+)
+
+// Prefix is where the mailbox tree is mounted.
+const Prefix = "/exchange/"
+
+// maxHeaderBytes caps request headers at 64 KiB: well above any real
+// client's headers (a few KiB even with long cookies and Destination
+// URLs), far below net/http's 1 MiB default that an idle attacker could
+// make us buffer per connection.
+const maxHeaderBytes = 64 << 10
+
+// readyTimeout bounds a /readyz probe: load balancers probe every few
+// seconds and must get an answer, not a hung connection.
+const readyTimeout = 5 * time.Second
+
+// Server is a running davmail.
+type Server struct {
+	cfg   config.Config
+	log   zerolog.Logger
+	store mailbox.Store
+	users *auth.Users
+	auth  *auth.Basic
+	dav   *dav.Handler
+	mux   *http.ServeMux
+	http  *http.Server
+
+	panics atomic.Int64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds a server from cfg: it creates the data directories, opens
+// the Maildir store (index in <data>/index) and loads the users file.
+// Nothing listens until Serve.
+func New(cfg config.Config, log zerolog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{cfg.Data, cfg.MaildirRoot} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	store, err := maildir.Open(maildir.Options{
+		Root:          cfg.MaildirRoot,
+		IndexDir:      cfg.IndexDir(),
+		Logger:        log.With().Str("component", "maildir").Logger(),
+		CreateMissing: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s, err := newWithStore(cfg, log, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newWithStore wires a server around an open store (tests use memstore).
+func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*Server, error) {
+	users, err := auth.NewUsers(cfg.Users, auth.Options{Logger: log.With().Str("component", "auth").Logger()})
+	if err != nil {
+		return nil, err
+	}
+	dh, err := dav.New(dav.Config{
+		Store:            store,
+		Logger:           log.With().Str("component", "dav").Logger(),
+		Prefix:           Prefix,
+		MaxMessageSize:   cfg.MaxMessageSize,
+		MaxResponseSize:  cfg.MaxResponseSize,
+		MaxXMLBytes:      cfg.MaxXMLBytes,
+		MaxXMLElements:   cfg.MaxXMLElements,
+		MaxXMLDepth:      cfg.MaxXMLDepth,
+		MaxDepthInfinity: cfg.MaxDepthInfinity,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   log,
+		store: store,
+		users: users,
+		auth:  auth.NewBasic(users, log.With().Str("component", "auth").Logger(), auth.BasicOptions{}),
+		dav:   dh,
+		mux:   http.NewServeMux(),
+	}
+	s.mux.Handle(Prefix, s.auth.Wrap(dh))
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("/{$}", s.index)
+
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          stdlog.New(errorLogWriter{log.With().Str("component", "http").Logger()}, "", 0),
+	}
+	return s, nil
+}
+
+// Handler returns the complete handler: access log, panic recovery and
+// the routes.
+func (s *Server) Handler() http.Handler {
+	return &accessLog{log: s.log, next: s.mux, panics: &s.panics, bodyIdle: s.cfg.IdleTimeout}
+}
+
+// Panics returns how many handler panics were recovered.
+func (s *Server) Panics() int64 { return s.panics.Load() }
+
+// Users returns the users set (Len, CacheLen for the credentials cache).
+func (s *Server) Users() *auth.Users { return s.users }
+
+// Throttle returns the failed-login throttle (Len for its maps).
+func (s *Server) Throttle() *auth.Throttle { return s.auth.Throttle() }
+
+// Serve accepts connections on ln until Shutdown. It returns nil after a
+// Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, waits for requests in progress
+// until ctx ends, then closes the store. Requests still running when ctx
+// ends have their connections closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		err := s.http.Shutdown(ctx)
+		if err != nil {
+			// Deadline passed: cut the remaining connections so their
+			// handlers see cancelled contexts before the store closes.
+			err = errors.Join(err, s.http.Close())
+		}
+		s.closeErr = errors.Join(err, s.store.Close())
+	})
+	return s.closeErr
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte("ok\n"))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.store.Ready(ctx); err != nil {
+		zerolog.Ctx(r.Context()).Error().Err(err).Msg("store not ready")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("not ready\n"))
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+const indexPage = `<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>davmail</title></head>
+<body>
+<h1>davmail</h1>
+<p>This is davmail, a WebDAV gateway to Maildir mailboxes.</p>
+<p>Mount <code>%[1]s&lt;user&gt;/</code> with a WebDAV client
+(Finder, Windows Explorer, cadaver, rclone, DavMail) and log in with your
+davmail user name and password. Folders are collections; messages are
+<code>.EML</code> files.</p>
+<p>Health: <a href="/healthz">/healthz</a>, readiness: <a href="/readyz">/readyz</a>.</p>
+</body>
+</html>
+`
+
+// index answers "/": a page saying what this is for browsers, and for
+// OPTIONS the DAV headers, since Windows' WebDAV redirector probes the
+// server root with OPTIONS before it talks to the mount point.
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	const allow = "OPTIONS, GET, HEAD"
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, indexPage, Prefix)
+	case http.MethodOptions:
+		w.Header().Set("Allow", allow)
+		w.Header().Set("DAV", "1, 2")
+		w.Header().Set("MS-Author-Via", "DAV")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+	default:
+		w.Header().Set("Allow", allow)
+		http.Error(w, "405 Method Not Allowed: the mailboxes are under "+Prefix, http.StatusMethodNotAllowed)
+	}
+}
+
+// errorLogWriter routes net/http's internal log (TLS handshake errors,
+// accept errors, bad requests it answers itself) to zerolog.
+type errorLogWriter struct{ log zerolog.Logger }
+
+func (e errorLogWriter) Write(p []byte) (int, error) {
+	e.log.Warn().Msg(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
