@@ -63,7 +63,9 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, rq *request) error
 		Seek(int64, int) (int64, error)
 	} = c
 	if f, ok := c.(interface{ File() *os.File }); ok && f.File() != nil {
-		rs = f.File()
+		if fi, err := f.File().Stat(); err == nil && fi.Size() == m.Size {
+			rs = f.File()
+		}
 	}
 	http.ServeContent(w, r, "", m.Modified, rs)
 	return nil

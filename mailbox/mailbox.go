@@ -137,7 +137,7 @@ type Message struct {
 	Folder string // folder path
 	Name   string // item name, unique in the folder
 	// Size is the exact number of bytes Open returns.
-	Size int64
+	Size  int64
 	Flags Flags
 	// Keywords are IMAP keywords (Dovecot keeps them as letters a–z in the
 	// file name, mapped through dovecot-keywords).

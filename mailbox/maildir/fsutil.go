@@ -114,3 +114,9 @@ func (c *content) ReadAt(p []byte, off int64) (int, error)   { return c.sr.ReadA
 func (c *content) Seek(off int64, whence int) (int64, error) { return c.sr.Seek(off, whence) }
 func (c *content) Close() error                              { return c.f.Close() }
 func (c *content) Size() int64                               { return c.sr.Size() }
+
+// File returns the underlying file so that the HTTP layer can hand it to
+// http.ServeContent and let the kernel's sendfile(2) move the bytes. Maildir
+// files never change once delivered (RFC: flags live in the name), so the
+// file holds exactly Size bytes; dav checks that before using it.
+func (c *content) File() *os.File { return c.f }
