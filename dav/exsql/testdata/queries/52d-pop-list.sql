@@ -1,0 +1,1 @@
+SELECT "…/exchange/permanenturl","DAV:uid","…/proptag/x0e230003","…/proptag/x0e080003" FROM SCOPE('Shallow TRAVERSAL OF "/exchange/jdoe/Inbox"') WHERE ("DAV:isfolder" = false And "DAV:ishidden" = false) ORDER BY "…/proptag/x0e230003" DESC

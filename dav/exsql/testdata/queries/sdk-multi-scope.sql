@@ -1,0 +1,1 @@
+SELECT "DAV:displayname", "DAV:href" FROM SCOPE('deep traversal of "http://myserver/public/a"', 'hierarchical traversal of "/public/b"', '"/public/c"') WHERE "DAV:isfolder" = True	OR	"DAV:contentclass" = 'urn:content-classes:folder' ORDER BY "DAV:displayname" ASC, "DAV:href" DESC

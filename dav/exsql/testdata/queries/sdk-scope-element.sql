@@ -1,0 +1,1 @@
+SELECT "urn:httpmail:subject" FROM scope('shallow traversal of "http://myserver/public" ')WHERE "urn:schemas:httpmail:sendername" = 'Jim'

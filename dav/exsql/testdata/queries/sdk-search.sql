@@ -1,0 +1,4 @@
+SELECT "DAV:contentclass", "DAV:displayname"
+FROM "/vroot/folder/"
+WHERE "DAV:ishidden" = false
+AND "DAV:isfolder" = false

@@ -1,0 +1,1 @@
+SELECT * FROM SCOPE('SHALLOW TRAVERSAL OF "/exchange/jdoe/Inbox"') WHERE "DAV:isfolder" = false AND "DAV:ishidden" = false

@@ -1,0 +1,1 @@
+SELECT "http://schemas.microsoft.com/exchange/permanenturl","DAV:uid" FROM SCOPE('Shallow TRAVERSAL OF "/exchange/jdoe/Inbox"') WHERE ("DAV:isfolder" = false And "DAV:ishidden" = false And "http://schemas.microsoft.com/mapi/proptag/x10f3001f" = 'Bob''s Hello World.EML') ORDER BY "http://schemas.microsoft.com/mapi/proptag/x0e230003" DESC

@@ -1,0 +1,1 @@
+SELECT "http://schemas.microsoft.com/exchange/permanenturl" FROM SCOPE('Shallow TRAVERSAL OF "/exchange/jdoe/Inbox"') WHERE ("DAV:isfolder" = false And "DAV:ishidden" = false And "http://schemas.microsoft.com/exchange/keywords-utf8" = 'Important') ORDER BY "http://schemas.microsoft.com/mapi/proptag/x0e230003" DESC

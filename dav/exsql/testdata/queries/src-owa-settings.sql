@@ -1,0 +1,1 @@
+SELECT "http://schemas.microsoft.com/exchange/permanenturl","http://schemas.microsoft.com/mapi/proptag/x7c070102" FROM SCOPE('Deep TRAVERSAL OF "/users/jdoe@example.com/NON_IPM_SUBTREE"') WHERE "http://schemas.microsoft.com/mapi/proptag/x001a001f" = 'IPM.Configuration.OWA.UserOptions' ORDER BY "http://schemas.microsoft.com/mapi/proptag/x0e230003" DESC

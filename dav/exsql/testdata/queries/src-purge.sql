@@ -1,0 +1,1 @@
+SELECT "http://schemas.microsoft.com/exchange/permanenturl","DAV:uid" FROM SCOPE('Shallow TRAVERSAL OF "/exchange/jdoe/Deleted Items"') WHERE ("DAV:isfolder" = false And "DAV:ishidden" = false And "DAV:getlastmodified" < '2024/01/01 00:00:00') ORDER BY "http://schemas.microsoft.com/mapi/proptag/x0e230003" DESC

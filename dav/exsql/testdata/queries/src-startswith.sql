@@ -1,0 +1,1 @@
+SELECT "http://schemas.microsoft.com/exchange/permanenturl","DAV:displayname" FROM SCOPE('Deep TRAVERSAL OF "/exchange/jdoe/Bob's folders"') WHERE ("DAV:isfolder" = true And "DAV:ishidden" = false And "DAV:displayname" = 'Arch%') ORDER BY "http://schemas.microsoft.com/mapi/proptag/x0e230003" DESC
