@@ -25,8 +25,14 @@ import (
 //     brute-force delay, counted against user (if known) and the client
 //     address. err is logged, never sent.
 //
-// The OWA forms-login session (cookies "sessionid"/"cadata") will be an
-// Authenticator placed before Basic.
+// An error wrapping ErrSessionStale is softer: the request carried a
+// session cookie that names no live session. No delay is applied and the
+// next authenticator is still tried (a client may send valid Basic
+// credentials along with an old cookie); if none succeeds, the request is
+// answered per the auth table (see Basic.Wrap).
+//
+// The OWA forms-login session (Sessions, cookies "sessionid"/"cadata") is
+// the Authenticator placed before Basic.
 type Authenticator interface {
 	Authenticate(r *http.Request) (user string, ok bool, err error)
 }
@@ -103,13 +109,30 @@ type BasicOptions struct {
 	// Realm is sent in WWW-Authenticate. Default "davmail".
 	Realm string
 	// Before are authenticators tried, in order, before Basic (the OWA
-	// session cookie, later).
+	// session cookie).
 	Before []Authenticator
+	// Forms, when set, turns on the answers of Exchange forms-based
+	// login (exchange-webdav.md §2.2): browser-style GETs without valid
+	// credentials are sent to the logon page. Nil keeps plain Basic.
+	Forms *FormsOptions
 	// Throttle delays failed logins; default NewThrottle with defaults.
 	Throttle *Throttle
 	// Sleep waits d or until ctx ends; tests inject a recorder. Default
 	// a timer select, which holds no lock and no worker beyond the wait.
 	Sleep func(ctx context.Context, d time.Duration)
+}
+
+// FormsOptions configure the forms-login answers of the middleware.
+type FormsOptions struct {
+	// Prefix is the tree whose GET and HEAD requests (without
+	// "Translate: f") go to the logon page when they carry no valid
+	// credentials, e.g. "/exchange/" (the path without its final slash
+	// is included). Required.
+	Prefix string
+	// LogonURL returns the Location of that redirect for r: the logon
+	// page with the original URL, "…/owalogon.asp?url=…&reason=0".
+	// Required.
+	LogonURL func(r *http.Request) string
 }
 
 // Basic is the authentication middleware.
@@ -118,9 +141,15 @@ type Basic struct {
 	chain    []Authenticator
 	throttle *Throttle
 	sleep    func(context.Context, time.Duration)
+	forms    *FormsOptions
 	// challenge is the WWW-Authenticate value (RFC 7617 §2, §2.1).
 	challenge string
 }
+
+// StatusLoginTimeout is Exchange's "440 Login Timeout": not an IANA
+// status, but DavMail (HttpClientAdapter maps it to LoginTimeoutException)
+// and Evolution take it as "log in again" (exchange-webdav.md §2.2).
+const StatusLoginTimeout = 440
 
 // NewBasic returns the middleware checking credentials against users.
 func NewBasic(users *Users, log zerolog.Logger, opts BasicOptions) *Basic {
@@ -133,12 +162,16 @@ func NewBasic(users *Users, log zerolog.Logger, opts BasicOptions) *Basic {
 	if opts.Sleep == nil {
 		opts.Sleep = sleepCtx
 	}
+	if opts.Forms != nil && (opts.Forms.Prefix == "" || opts.Forms.LogonURL == nil) {
+		panic("auth: FormsOptions needs Prefix and LogonURL")
+	}
 	chain := append(append([]Authenticator(nil), opts.Before...), BasicAuthenticator{Users: users})
 	return &Basic{
 		log:       log,
 		chain:     chain,
 		throttle:  opts.Throttle,
 		sleep:     opts.Sleep,
+		forms:     opts.Forms,
 		challenge: `Basic realm="` + strings.NewReplacer(`"`, ``, `\`, ``).Replace(opts.Realm) + `", charset="UTF-8"`,
 	}
 }
@@ -159,10 +192,20 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 // Wrap returns next behind authentication. On success the user is set in
-// the request's reqlog entry (and its logger); otherwise the answer is 401
-// with a Basic challenge.
+// the request's reqlog entry (and its logger). Otherwise the answer
+// follows the auth table of exchange-webdav.md §2.2, implemented here and
+// nowhere else:
+//
+//	request                                       | no credentials | wrong Basic       | stale session cookie
+//	GET/HEAD under Forms.Prefix, no "Translate: f" | 302 logon page | 401 after a delay | 302 logon page, cookies expired
+//	anything else                                 | 401 Basic      | 401 after a delay | 440, cookies expired
+//
+// Valid Basic credentials or a live session cookie are served either
+// way. Without Forms the first row does not exist (plain Basic: 401),
+// and a stale session gets 440 whatever the method.
 func (b *Basic) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var stale error
 		for _, a := range b.chain {
 			user, ok, err := a.Authenticate(r)
 			if ok {
@@ -173,22 +216,81 @@ func (b *Basic) Wrap(next http.Handler) http.Handler {
 				return
 			}
 			if err != nil {
+				if errors.Is(err, ErrSessionStale) {
+					stale = err
+					continue
+				}
 				b.fail(w, r, user, err)
 				return
 			}
 		}
-		// No credentials at all: the normal first request of every
-		// client. Not a failure, no delay.
-		b.unauthorized(w, "authentication required")
+		b.deny(w, r, stale)
 	})
+}
+
+// deny answers a request that carried no valid credentials: none at all
+// (the normal first request of every client: not a failure, no delay) or
+// only stale session cookies.
+func (b *Basic) deny(w http.ResponseWriter, r *http.Request, stale error) {
+	if stale != nil {
+		lg := b.logger(r.Context())
+		lg.Debug().Err(stale).Msg("session cookie refused")
+		ExpireSessionCookies(w, r.TLS != nil)
+	}
+	switch {
+	case b.forms != nil && b.wantsLogonPage(r):
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, b.forms.LogonURL(r), http.StatusFound)
+	case stale != nil:
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "440 Login Timeout: the session has expired; log in again", StatusLoginTimeout)
+	default:
+		b.unauthorized(w, "authentication required")
+	}
+}
+
+// wantsLogonPage reports whether r is what a browser (or DavMail's FBA
+// probe) sends to the OWA tree: GET or HEAD under Forms.Prefix without
+// "Translate: f" (a WebDAV client fetching raw content sends "f").
+func (b *Basic) wantsLogonPage(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if strings.EqualFold(strings.TrimSpace(r.Header.Get("Translate")), "f") {
+		return false
+	}
+	p := b.forms.Prefix
+	return strings.HasPrefix(r.URL.Path, p) || r.URL.Path == strings.TrimSuffix(p, "/")
+}
+
+// logger is the request's logger (it carries the request id) or, without
+// the access-log middleware (tests, embedding), the middleware's own.
+func (b *Basic) logger(ctx context.Context) zerolog.Logger {
+	if e := reqlog.From(ctx); e.ID != "" {
+		return e.Log
+	}
+	return b.log
 }
 
 // fail logs a refused login, waits the throttle's delay and answers 401.
 func (b *Basic) fail(w http.ResponseWriter, r *http.Request, user string, err error) {
+	if !b.LoginFailed(r, user, err) {
+		return // the client is gone (VerifyContext gave up waiting)
+	}
+	b.unauthorized(w, "wrong user name or password")
+}
+
+// LoginFailed records a refused login of user (as typed; "" if unknown)
+// from r's client address in the throttle, logs it without secrets, and
+// waits the throttle's delay. The logon form uses it too, so that
+// guesses through the form and through Basic share one throttle. It
+// returns false, without counting or waiting, when the client is already
+// gone; the caller then writes nothing.
+func (b *Basic) LoginFailed(r *http.Request, user string, err error) bool {
 	addr := clientKey(r)
 	ctx := r.Context()
 	if ctx.Err() != nil {
-		return // the client is gone (VerifyContext gave up waiting)
+		return false
 	}
 	// Only names that could exist are tracked per user: anything else
 	// (garbage, a password typed into the name field) is counted against
@@ -198,19 +300,14 @@ func (b *Basic) fail(w http.ResponseWriter, r *http.Request, user string, err er
 		tracked = user
 	}
 	d := b.throttle.Fail(tracked, addr)
-	// The request's logger carries the request id; without the access-log
-	// middleware (tests, embedding) there is none, so use our own.
-	lg := b.log
-	if e := reqlog.From(ctx); e.ID != "" {
-		lg = e.Log
-	}
+	lg := b.logger(ctx)
 	ev := lg.Warn()
 	if tracked != "" {
 		ev = ev.Str("user", tracked)
 	}
 	ev.Str("remote", addr).Err(err).Dur("delay", d).Msg("authentication failed")
 	b.sleep(ctx, d)
-	b.unauthorized(w, "wrong user name or password")
+	return true
 }
 
 func (b *Basic) unauthorized(w http.ResponseWriter, msg string) {

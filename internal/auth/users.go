@@ -2,8 +2,10 @@
 // htpasswd-compatible list of bcrypt hashes), a cache of verified
 // credentials so that bcrypt runs once per client every few minutes rather
 // than on every request, a brute-force throttle that delays failed logins,
-// and the HTTP middleware that ties them together (RFC 7617 Basic today,
-// the OWA forms-login session cookie later, as a second Authenticator).
+// the OWA forms-login sessions (session.go, bounded and in memory), and the
+// HTTP middleware that ties them together: the session cookie is tried
+// before RFC 7617 Basic, and the auth table of exchange-webdav.md §2.2 is
+// applied in one place (Basic.Wrap).
 //
 // Secrets never leave this package: passwords are not logged, not stored,
 // and not kept in memory beyond the call that checks them; the cache holds

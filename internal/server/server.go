@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/davmail/davmail/dav"
 	"github.com/davmail/davmail/internal/auth"
 	"github.com/davmail/davmail/internal/config"
+	"github.com/davmail/davmail/internal/owa"
 	"github.com/davmail/davmail/mailbox"
 	"github.com/davmail/davmail/mailbox/maildir"
 	"github.com/rs/zerolog"
@@ -26,6 +28,10 @@ import (
 
 // Prefix is where the mailbox tree is mounted.
 const Prefix = "/exchange/"
+
+// PublicPrefix is the public folder vroot (exchange-webdav.md §1.1): an
+// empty tree, served so that DavMail's probe after login succeeds.
+const PublicPrefix = "/public/"
 
 // maxHeaderBytes caps request headers at 64 KiB: well above any real
 // client's headers (a few KiB even with long cookies and Destination
@@ -43,10 +49,13 @@ type Server struct {
 	log   zerolog.Logger
 	store mailbox.Store
 	users *auth.Users
-	auth  *auth.Basic
-	dav   *dav.Handler
-	mux   *http.ServeMux
-	http  *http.Server
+	// sessions are the forms-login (OWA) sessions, in memory only.
+	sessions *auth.Sessions
+	auth     *auth.Basic
+	owa      *owa.Handler
+	dav      *dav.Handler
+	mux      *http.ServeMux
+	http     *http.Server
 
 	panics atomic.Int64
 
@@ -103,16 +112,48 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		cfg:   cfg,
-		log:   log,
-		store: store,
-		users: users,
-		auth:  auth.NewBasic(users, log.With().Str("component", "auth").Logger(), auth.BasicOptions{}),
-		dav:   dh,
-		mux:   http.NewServeMux(),
+	authLog := log.With().Str("component", "auth").Logger()
+	sessions := auth.NewSessions(auth.SessionOptions{Users: users, Logger: authLog})
+	// The auth table of exchange-webdav.md §2.2 lives in auth.Basic: the
+	// session cookie is tried before Basic, and browser-style GETs under
+	// /exchange/ without credentials go to the OWA logon page.
+	basic := auth.NewBasic(users, authLog, auth.BasicOptions{
+		Before: []auth.Authenticator{sessions},
+		Forms:  &auth.FormsOptions{Prefix: Prefix, LogonURL: owa.LogonURL(Prefix)},
+	})
+	oh, err := owa.New(owa.Options{
+		Sessions:     sessions,
+		LoginFailed:  basic.LoginFailed,
+		Logger:       log.With().Str("component", "owa").Logger(),
+		Prefix:       Prefix,
+		PublicPrefix: PublicPrefix,
+	})
+	if err != nil {
+		return nil, err
 	}
-	s.mux.Handle(Prefix, s.auth.Wrap(dh))
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		store:    store,
+		users:    users,
+		sessions: sessions,
+		auth:     basic,
+		owa:      oh,
+		dav:      dh,
+		mux:      http.NewServeMux(),
+	}
+	s.mux.Handle(Prefix, s.auth.Wrap(oh.StartPage(dh)))
+	// /public is served as well as /public/: ServeMux would answer the
+	// former with a 301, which a PROPFIND does not follow.
+	s.mux.Handle(PublicPrefix, s.auth.Wrap(oh.Public()))
+	s.mux.Handle(strings.TrimSuffix(PublicPrefix, "/"), s.auth.Wrap(oh.Public()))
+	// Forms login (§2.2, and the Exchange 2007 names, §2.3). These are
+	// reachable without credentials: they are how one gets them.
+	s.mux.Handle(owa.LogonPath, oh.Logon())
+	s.mux.Handle(owa.Logon2007Path, oh.Logon())
+	s.mux.Handle(owa.AuthPath, oh.Auth())
+	s.mux.Handle(owa.Auth2007Path, oh.Auth())
+	s.mux.Handle(owa.LogoffPath, oh.Logoff())
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("/{$}", s.index)
@@ -142,6 +183,9 @@ func (s *Server) Users() *auth.Users { return s.users }
 
 // Throttle returns the failed-login throttle (Len for its maps).
 func (s *Server) Throttle() *auth.Throttle { return s.auth.Throttle() }
+
+// Sessions returns the forms-login session table (Len for its size).
+func (s *Server) Sessions() *auth.Sessions { return s.sessions }
 
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // Shutdown.
