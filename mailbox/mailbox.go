@@ -133,12 +133,30 @@ type Message struct {
 	// ID is stable and unique within the user's mailbox, never reused. It
 	// changes only when the content changes (a PUT replacing a message
 	// gives the new content a new ID), so it can serve in a strong ETag.
-	ID     uint64
+	ID uint64
+	// UID is the message's unique identifier in its folder, as IMAP
+	// defines it (RFC 3501 §2.3.1.1) and Exchange shows it as
+	// PR_INTERNET_ARTICLE_NUMBER (proptag x0e230003). It is assigned when
+	// the message enters the folder: by Append, by Copy, by a Move from
+	// another folder, or by a delivery or move of another program that a
+	// rescan finds. It is greater than every UID the folder ever had (it
+	// is the folder's UIDNext at that moment), so UIDs ascend in arrival
+	// order; it is never 0 and never reused. A message moved or copied
+	// into a folder gets a new UID there, even if it was there before.
+	// Flag changes, dead-property changes, a rename within the folder
+	// (Move with the same folder) and RenameFolder keep it; a replacing
+	// Append is new content and gets a new UID. A UID is meaningful only
+	// together with the folder's UIDValidity: when that changes, every
+	// UID of the folder may have changed.
+	UID uint32
+	// Flags are the IMAP system flags. (Placed here, next to UID, so that
+	// the two share one word: Message is kept compact because an index
+	// holds one per message.)
+	Flags  Flags
 	Folder string // folder path
 	Name   string // item name, unique in the folder
 	// Size is the exact number of bytes Open returns.
-	Size  int64
-	Flags Flags
+	Size int64
 	// Keywords are IMAP keywords (Dovecot keeps them as letters a–z in the
 	// file name, mapped through dovecot-keywords).
 	Keywords []string
@@ -168,9 +186,19 @@ type Folder struct {
 	// it; a folder whose Modseq did not move has not changed.
 	Modseq   uint64
 	Modified time.Time
-	// UIDValidity changes when the folder is recreated; tokens derived from
-	// Modseq are valid only with the same UIDValidity.
+	// UIDValidity is never 0 and changes whenever the folder's UIDs
+	// start afresh (RFC 3501 §2.3.1.1): when the folder is deleted and
+	// created again, when a backend must rebuild its index of the folder
+	// without knowing the old UIDs, or when the UIDs run out and are
+	// renumbered. UIDs, and tokens derived from Modseq, are valid only
+	// with the same UIDValidity.
 	UIDValidity uint32
+	// UIDNext is the UID the next message entering the folder gets:
+	// greater than every UID the folder ever had, never 0. It persists
+	// across restarts and only grows while UIDValidity stays the same.
+	// (IMAP's UIDNEXT is a lower bound; here it is exact, the UID that a
+	// following Append will get unless something else arrives first.)
+	UIDNext uint32
 }
 
 // Name returns the last path segment ("" for the root).
@@ -245,22 +273,32 @@ type Mailbox interface {
 	// DeleteFolder removes a folder with its messages and subfolders.
 	DeleteFolder(ctx context.Context, path string) error
 
-	// List returns the messages of a folder in arrival order (ascending
-	// ID). The slice is a snapshot that the caller must not modify.
+	// List returns the messages of a folder in arrival order in the
+	// folder: ascending UID, the order IMAP and Exchange clients expect.
+	// (A message moved in from another folder keeps its older ID but
+	// lists after everything that was there before it.) The slice is a
+	// snapshot that the caller must not modify.
 	List(ctx context.Context, folder string) ([]Message, error)
 	// Stat returns one message by name.
 	Stat(ctx context.Context, folder, name string) (Message, error)
 	// StatID finds a message by ID anywhere in the mailbox.
 	StatID(ctx context.Context, id uint64) (Message, error)
+	// StatUID returns the message of folder with the given UID (IMAP
+	// UID commands, permanent URLs), ErrNotFound if there is none. It
+	// costs no more than Stat, whatever the size of the folder.
+	StatUID(ctx context.Context, folder string, uid uint32) (Message, error)
 	// Open returns the raw bytes of a message.
 	Open(ctx context.Context, folder, name string) (Content, error)
 	// Append stores a message read from r. Nothing is visible until the
 	// message is completely and durably written.
 	Append(ctx context.Context, folder string, r io.Reader, opts AppendOptions) (Message, error)
 	// Copy copies a message to dstFolder under dstName ("" keeps the
-	// name). replace allows overwriting an existing dstName.
+	// name). replace allows overwriting an existing dstName. The copy is
+	// a new message, with a new ID and a new UID in dstFolder.
 	Copy(ctx context.Context, folder, name, dstFolder, dstName string, replace bool) (Message, error)
-	// Move moves or renames a message; the ID stays the same.
+	// Move moves or renames a message; the ID stays the same. Into
+	// another folder the message gets a new UID there; a rename within
+	// the folder keeps its UID.
 	Move(ctx context.Context, folder, name, dstFolder, dstName string, replace bool) (Message, error)
 	// Delete removes a message.
 	Delete(ctx context.Context, folder, name string) error

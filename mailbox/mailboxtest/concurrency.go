@@ -56,9 +56,12 @@ func testConcurrentAppend(t *testing.T, newStore NewStore) {
 				l, err := mb.List(ctx, "Busy")
 				if err == nil {
 					seen := map[string]bool{}
-					for _, m := range l {
+					for i, m := range l {
 						if seen[m.Name] {
 							err = fmt.Errorf("a listing has %q twice", m.Name)
+						}
+						if i > 0 && l[i-1].UID >= m.UID {
+							err = fmt.Errorf("a listing is not in ascending UID order at %d: %d then %d", i, l[i-1].UID, m.UID)
 						}
 						seen[m.Name] = true
 					}
@@ -81,26 +84,26 @@ func testConcurrentAppend(t *testing.T, newStore NewStore) {
 	}
 
 	const total = writers * messagesPerWriter
-	nameSet, idSet := map[string]bool{}, map[uint64]bool{}
+	nameSet, idSet, uidSet := map[string]bool{}, map[uint64]bool{}, map[uint32]bool{}
 	for _, m := range got {
 		nameSet[m.Name] = true
 		idSet[m.ID] = true
+		uidSet[m.UID] = true
 	}
-	if len(got) != total || len(nameSet) != total || len(idSet) != total {
-		t.Errorf("%d appends gave %d messages, %d distinct names, %d distinct IDs; want %d of each", total, len(got), len(nameSet), len(idSet), total)
+	if len(got) != total || len(nameSet) != total || len(idSet) != total || len(uidSet) != total {
+		t.Errorf("%d appends gave %d messages, %d distinct names, %d distinct IDs, %d distinct UIDs; want %d of each",
+			total, len(got), len(nameSet), len(idSet), len(uidSet), total)
 	}
 	l := mustList(t, mb, "Busy")
 	if len(l) != total {
 		t.Errorf("List has %d messages, want %d", len(l), total)
 	}
-	for i, m := range l {
-		if !nameSet[m.Name] || !idSet[m.ID] {
-			t.Errorf("listed %q (ID %d) that no Append returned", m.Name, m.ID)
-		}
-		if i > 0 && l[i-1].ID >= m.ID {
-			t.Errorf("List not in ascending ID order at %d: %d then %d", i, l[i-1].ID, m.ID)
+	for _, m := range l {
+		if !nameSet[m.Name] || !idSet[m.ID] || !uidSet[m.UID] {
+			t.Errorf("listed %q (ID %d, UID %d) that no Append returned", m.Name, m.ID, m.UID)
 		}
 	}
+	checkUIDs(t, mb, "Busy") // ascending UIDs, all below UIDNext, StatUID agrees
 	if f := mustFolder(t, mb, "Busy"); f.Messages != total || f.Size != int64(total*len(raw)) {
 		t.Errorf("folder counts %d messages %d bytes, want %d and %d", f.Messages, f.Size, total, total*len(raw))
 	}

@@ -51,9 +51,26 @@
 // ErrNotFound) and a folder created again at the same path starts empty,
 // without dead properties.
 //
-// List(folder) returns the messages in ascending ID order. A missing
-// folder is ErrNotFound; the root lists no messages and no error. The
-// slice is a snapshot: later changes to the mailbox do not alter it.
+// List(folder) returns the messages in ascending UID order (arrival in
+// the folder). A missing folder is ErrNotFound; the root lists no
+// messages and no error. The slice is a snapshot: later changes to the
+// mailbox do not alter it.
+//
+// UIDs (RFC 3501 §2.3.1.1): every message has a UID > 0 in its folder,
+// below the folder's UIDNext, and unique in the folder. Every folder,
+// the root included, has UIDNext > 0. A message entering a folder (Append,
+// Copy, Move from another folder, Append with Replace) gets a UID at
+// least the folder's UIDNext before the operation, and UIDNext then
+// exceeds it; UIDs are never reused, not even the highest after it is
+// deleted, nor a message's own former UID when it is moved out and back.
+// Move out of a folder leaves that folder's UIDNext as it was. SetFlags,
+// PatchProps, a Move within the folder (rename, also with replace) and a
+// rename onto itself keep the UID and the folder's UIDNext. RenameFolder
+// keeps the UIDValidity, UIDNext and UIDs of the moved folders. A folder
+// deleted and created again has another UIDValidity. StatUID(folder, uid)
+// returns what Stat returns for that message; a UID the folder does not
+// hold (0, deleted, moved away, never assigned) is ErrNotFound, as is a
+// missing folder.
 //
 // Append(folder, r, opts): a missing folder is ErrNotFound. With
 // opts.Name "" the name is mailbox.NameFromSubject of the decoded subject,
@@ -128,6 +145,6 @@
 // backend; callers pass the net effect of a PROPPATCH.)
 //
 // Concurrency: 8 goroutines appending 50 messages each with the same
-// subject and Name "" to one folder get 400 distinct names and IDs and no
-// error, while readers list the folder.
+// subject and Name "" to one folder get 400 distinct names, IDs and UIDs
+// and no error, while readers list the folder.
 package mailboxtest

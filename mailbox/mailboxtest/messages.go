@@ -21,16 +21,20 @@ func testList(t *testing.T, newStore NewStore) {
 	a := mustAppendNamed(t, mb, mailbox.Inbox, "a.EML")
 	b := mustAppendNamed(t, mb, "Sent", "b.EML")
 	c := mustAppendNamed(t, mb, mailbox.Inbox, "c.EML")
-	// b is older than c: moved in, it lists between a and c.
+	// b is older than c (a lower ID) but arrives in INBOX after it, so it
+	// lists after c: List is in UID order, arrival in the folder.
 	if _, err := mb.Move(ctx, "Sent", "b.EML", mailbox.Inbox, "", false); err != nil {
 		t.Fatal(err)
 	}
 	d := mustAppendNamed(t, mb, mailbox.Inbox, "0-first-by-name.EML")
 	l := mustList(t, mb, mailbox.Inbox)
-	want := []uint64{a.ID, b.ID, c.ID, d.ID}
-	slices.Sort(want)
-	if got := ids(l); !slices.Equal(got, want) {
-		t.Errorf("List IDs %v, want ascending %v", got, want)
+	if got, want := ids(l), []uint64{a.ID, c.ID, b.ID, d.ID}; !slices.Equal(got, want) {
+		t.Errorf("List IDs %v, want %v (a, c, b moved in, d)", got, want)
+	}
+	for i := 1; i < len(l); i++ {
+		if l[i-1].UID >= l[i].UID {
+			t.Errorf("List not in ascending UID order at %d: %d then %d", i, l[i-1].UID, l[i].UID)
+		}
 	}
 	for _, m := range l {
 		if m.Folder != mailbox.Inbox {

@@ -60,6 +60,13 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DeadPropsCount", testDeadPropsCount},
 		{"DeadPropsBytes", testDeadPropsBytes},
 		{"DeadPropsMissing", testDeadPropsMissing},
+		{"UIDAppend", testUIDAppend},
+		{"UIDNeverReused", testUIDNeverReused},
+		{"UIDMove", testUIDMove},
+		{"UIDCopy", testUIDCopy},
+		{"UIDStable", testUIDStable},
+		{"StatUID", testStatUID},
+		{"UIDValidityRecreate", testUIDValidityRecreate},
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"CancelledAppend", testCancelledAppend},
 	}

@@ -34,11 +34,23 @@
 //
 // The index holds, per message, its ID (monotonic per user, never
 // reused), item name (assigned once, so names are stable across restarts
-// and new arrivals), file name, size, flags, dates, modseq and envelope;
-// per folder its modseq, UIDVALIDITY and the cur/ and new/ directory
-// mtimes at the last scan; dead properties in a bucket of their own,
-// keyed by message ID or folder number (not path, so a folder rename
-// rewrites nothing), so that listings never load them.
+// and new arrivals), file name, size, flags, dates, modseq and envelope,
+// keyed by its IMAP UID within its folder's bucket, so that loading a
+// folder reads it in List order; per folder its modseq, UIDVALIDITY,
+// UIDNEXT and the cur/ and new/ directory mtimes at the last scan; dead
+// properties in a bucket of their own, keyed by message ID or folder
+// number (not path, so a folder rename rewrites nothing), so that
+// listings never load them.
+//
+// UIDs (RFC 3501 §2.3.1.1) are the index's own, like Dovecot's in its
+// dovecot-uidlist, which davmail neither reads nor writes: a message
+// entering a folder (an Append, a Copy or Move into it, a file that a
+// rescan finds delivered or moved there) gets the folder's UIDNEXT. A
+// file renamed for a flag change keeps its UID, as it keeps its ID. An
+// index rebuilt from scratch gives every folder a new UIDVALIDITY, as
+// does a folder whose UIDs run out (it is renumbered 1…n). An index of
+// schema 1, written before UIDs existed, is migrated in place when
+// opened: UIDs 1…n in ID order per folder, without reading the Maildir.
 //
 // # Freshness
 //

@@ -2,8 +2,8 @@ package maildir
 
 import (
 	"cmp"
+	"math"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/davmail/davmail/mailbox"
@@ -11,15 +11,15 @@ import (
 
 // folder is the in-memory index of one folder.
 //
-// Its messages live in base, sorted by ID, with their files in bfiles
+// Its messages live in base, sorted by UID, with their files in bfiles
 // (parallel, private). base is what List hands out (resliced to its
 // length), so it is never written below its length once handed out: a
-// message with a new ID, which is larger than every ID in the mailbox, is
-// appended (callers' slices cannot see past their length); every other
-// change goes to the overlay over, keyed by ID, and is merged into a new
-// base lazily, on the next List or when the overlay grows large. A warm
-// List of an unchanged folder is thus O(1) with no allocation, and a
-// change costs O(log n), never O(n).
+// message entering the folder gets a UID larger than every UID the folder
+// ever had, so it is appended (callers' slices cannot see past their
+// length); every other change goes to the overlay over, keyed by UID,
+// and is merged into a new base lazily, on the next List or when the
+// overlay grows large. A warm List of an unchanged folder is thus O(1)
+// with no allocation, and a change costs O(log n), never O(n).
 type folder struct {
 	fid uint32 // key of the folder's record and message bucket; 0 is the root
 	folderRec
@@ -29,11 +29,13 @@ type folder struct {
 
 	base   []mailbox.Message
 	bfiles []fileRef
-	over   map[uint64]*entry
-	// byName maps item names to IDs, for every live message. It mirrors
-	// the files on disk: it is bounded by what the user may store (the
-	// mail system's quota and the callers' size caps), not by a cap here.
-	byName map[string]uint64
+	over   map[uint32]*entry
+	// byName maps item names to UIDs and byID message IDs to UIDs, for
+	// every live message. They mirror the files on disk: they are
+	// bounded by what the user may store (the mail system's quota and the
+	// callers' size caps), not by a cap here.
+	byName map[string]uint32
+	byID   map[uint64]uint32
 
 	unseen int
 	size   int64
@@ -54,7 +56,10 @@ type entry struct {
 const compactAt = 4096
 
 func newFolder(fid uint32, rec folderRec, dir string) *folder {
-	return &folder{fid: fid, folderRec: rec, dir: dir, byName: make(map[string]uint64)}
+	if rec.uidNext == 0 {
+		rec.uidNext = 1 // RFC 3501 §2.3.1.1: UIDs are non-zero
+	}
+	return &folder{fid: fid, folderRec: rec, dir: dir, byName: make(map[string]uint32), byID: make(map[uint64]uint32)}
 }
 
 func (f *folder) count() int { return len(f.byName) }
@@ -70,6 +75,7 @@ func (f *folder) info() mailbox.Folder {
 		Modseq:      f.modseq,
 		Modified:    f.modified,
 		UIDValidity: f.uidValidity,
+		UIDNext:     f.uidNext,
 	}
 }
 
@@ -77,36 +83,45 @@ func (f *folder) touch(ms uint64, t time.Time) {
 	f.modseq, f.modified = ms, t
 }
 
-// search returns the index of id in base, or -1.
-func (f *folder) search(id uint64) int {
-	i := sort.Search(len(f.base), func(i int) bool { return f.base[i].ID >= id })
-	if i < len(f.base) && f.base[i].ID == id {
-		return i
+// search returns the index of uid in base, or -1.
+func (f *folder) search(uid uint32) int {
+	i, ok := slices.BinarySearchFunc(f.base, uid, func(m mailbox.Message, uid uint32) int { return cmp.Compare(m.UID, uid) })
+	if !ok {
+		return -1
 	}
-	return -1
+	return i
 }
 
-// get returns the message with id.
-func (f *folder) get(id uint64) (mailbox.Message, fileRef, bool) {
-	if e := f.over[id]; e != nil {
+// get returns the message with uid.
+func (f *folder) get(uid uint32) (mailbox.Message, fileRef, bool) {
+	if e := f.over[uid]; e != nil {
 		if e.gone {
 			return mailbox.Message{}, fileRef{}, false
 		}
 		return e.m, e.f, true
 	}
-	if i := f.search(id); i >= 0 {
+	if i := f.search(uid); i >= 0 {
 		return f.base[i], f.bfiles[i], true
 	}
 	return mailbox.Message{}, fileRef{}, false
 }
 
-// lookup returns the message named name.
-func (f *folder) lookup(name string) (mailbox.Message, fileRef, bool) {
-	id, ok := f.byName[name]
+// getID returns the message with the message ID id.
+func (f *folder) getID(id uint64) (mailbox.Message, fileRef, bool) {
+	uid, ok := f.byID[id]
 	if !ok {
 		return mailbox.Message{}, fileRef{}, false
 	}
-	return f.get(id)
+	return f.get(uid)
+}
+
+// lookup returns the message named name.
+func (f *folder) lookup(name string) (mailbox.Message, fileRef, bool) {
+	uid, ok := f.byName[name]
+	if !ok {
+		return mailbox.Message{}, fileRef{}, false
+	}
+	return f.get(uid)
 }
 
 func (f *folder) taken(name string) bool {
@@ -121,25 +136,42 @@ func (f *folder) account(m *mailbox.Message, sign int) {
 	}
 }
 
-// add inserts a message that is not in the folder. m.Folder must be set.
+// takeUID returns the UID for a message entering the folder and
+// advances uidNext. The caller has made sure there is room (see
+// mbox.ensureUIDs and uidsLeft).
+func (f *folder) takeUID() uint32 {
+	uid := f.uidNext
+	f.uidNext++
+	return uid
+}
+
+// uidsLeft returns how many more UIDs the folder can hand out before
+// it must be renumbered: UIDNext must stay a uint32 above every UID.
+func (f *folder) uidsLeft() uint64 { return math.MaxUint32 - uint64(f.uidNext) }
+
+// add inserts a message that is not in the folder. m.Folder and m.UID
+// must be set.
 func (f *folder) add(m mailbox.Message, r fileRef) {
-	f.byName[m.Name] = m.ID
+	f.byName[m.Name] = m.UID
+	f.byID[m.ID] = m.UID
 	f.account(&m, 1)
-	if e := f.over[m.ID]; e != nil || (len(f.base) > 0 && m.ID <= f.base[len(f.base)-1].ID) {
-		// Back into base's range (a move of an older message): overlay.
+	if e := f.over[m.UID]; e != nil || (len(f.base) > 0 && m.UID <= f.base[len(f.base)-1].UID) {
+		// Back into base's range (the same UID after a remove: a rename
+		// in place): overlay.
 		if f.over == nil {
-			f.over = make(map[uint64]*entry)
+			f.over = make(map[uint32]*entry)
 		}
-		f.over[m.ID] = &entry{m: m, f: r}
+		f.over[m.UID] = &entry{m: m, f: r}
 		return
 	}
 	f.base = append(f.base, m)
 	f.bfiles = append(f.bfiles, r)
 }
 
-// update replaces a message in the folder with a new version (same ID).
+// update replaces a message in the folder with a new version (same UID
+// and ID).
 func (f *folder) update(m mailbox.Message, r fileRef) {
-	old, _, ok := f.get(m.ID)
+	old, _, ok := f.get(m.UID)
 	if !ok {
 		f.add(m, r)
 		return
@@ -148,57 +180,58 @@ func (f *folder) update(m mailbox.Message, r fileRef) {
 	f.account(&m, 1)
 	if old.Name != m.Name {
 		delete(f.byName, old.Name)
-		f.byName[m.Name] = m.ID
+		f.byName[m.Name] = m.UID
 	}
-	if e := f.over[m.ID]; e != nil {
+	if e := f.over[m.UID]; e != nil {
 		e.m, e.f = m, r
 		return
 	}
 	if f.over == nil {
-		f.over = make(map[uint64]*entry)
+		f.over = make(map[uint32]*entry)
 	}
-	f.over[m.ID] = &entry{m: m, f: r}
+	f.over[m.UID] = &entry{m: m, f: r}
 }
 
 // setFile records that a message's file was renamed without any change
 // visible in the Message (new/ to cur/, or info letters that map to
 // nothing). base is not handed out below its length, but bfiles never
 // is, so this needs no overlay entry.
-func (f *folder) setFile(id uint64, r fileRef) {
-	if e := f.over[id]; e != nil {
+func (f *folder) setFile(uid uint32, r fileRef) {
+	if e := f.over[uid]; e != nil {
 		if !e.gone {
 			e.f = r
 		}
 		return
 	}
-	if i := f.search(id); i >= 0 {
+	if i := f.search(uid); i >= 0 {
 		f.bfiles[i] = r
 	}
 }
 
 // remove takes a message out of the folder.
-func (f *folder) remove(id uint64) {
-	m, _, ok := f.get(id)
+func (f *folder) remove(uid uint32) {
+	m, _, ok := f.get(uid)
 	if !ok {
 		return
 	}
 	delete(f.byName, m.Name)
+	delete(f.byID, m.ID)
 	f.account(&m, -1)
-	if f.search(id) >= 0 {
+	if f.search(uid) >= 0 {
 		if f.over == nil {
-			f.over = make(map[uint64]*entry)
+			f.over = make(map[uint32]*entry)
 		}
-		f.over[id] = &entry{gone: true}
+		f.over[uid] = &entry{gone: true}
 		return
 	}
-	delete(f.over, id)
+	delete(f.over, uid)
 }
 
 // each calls fn for every live message, in no particular order, until fn
 // returns false. fn must not change the folder.
 func (f *folder) each(fn func(m *mailbox.Message, r fileRef) bool) {
 	for i := range f.base {
-		if f.over != nil && f.over[f.base[i].ID] != nil {
+		if f.over != nil && f.over[f.base[i].UID] != nil {
 			continue
 		}
 		if !fn(&f.base[i], f.bfiles[i]) {
@@ -212,7 +245,7 @@ func (f *folder) each(fn func(m *mailbox.Message, r fileRef) bool) {
 	}
 }
 
-// list returns the messages sorted by ID. The slice is shared: callers
+// list returns the messages sorted by UID. The slice is shared: callers
 // must not modify it.
 func (f *folder) list() []mailbox.Message {
 	if len(f.over) > 0 {
@@ -236,20 +269,20 @@ func (f *folder) compact() {
 	nb := make([]mailbox.Message, 0, n)
 	nf := make([]fileRef, 0, n)
 	var extra []*entry
-	for id, e := range f.over {
-		if !e.gone && f.search(id) < 0 {
+	for uid, e := range f.over {
+		if !e.gone && f.search(uid) < 0 {
 			extra = append(extra, e)
 		}
 	}
-	slices.SortFunc(extra, func(a, b *entry) int { return cmp.Compare(a.m.ID, b.m.ID) })
+	slices.SortFunc(extra, func(a, b *entry) int { return cmp.Compare(a.m.UID, b.m.UID) })
 	j := 0
 	for i := range f.base {
-		id := f.base[i].ID
-		for j < len(extra) && extra[j].m.ID < id {
+		uid := f.base[i].UID
+		for j < len(extra) && extra[j].m.UID < uid {
 			nb, nf = append(nb, extra[j].m), append(nf, extra[j].f)
 			j++
 		}
-		if e := f.over[id]; e != nil {
+		if e := f.over[uid]; e != nil {
 			if !e.gone {
 				nb, nf = append(nb, e.m), append(nf, e.f)
 			}
@@ -261,6 +294,20 @@ func (f *folder) compact() {
 		nb, nf = append(nb, extra[j].m), append(nf, extra[j].f)
 	}
 	f.base, f.bfiles, f.over = nb, nf, nil
+}
+
+// renumber gives the messages the UIDs 1…n in their current order and
+// sets uidNext to n+1; the caller gives the folder a new UIDVALIDITY and
+// rewrites its records.
+func (f *folder) renumber() {
+	f.compact() // always builds new slices: the old base may be handed out
+	for i := range f.base {
+		m := &f.base[i]
+		m.UID = uint32(i + 1)
+		f.byName[m.Name] = m.UID
+		f.byID[m.ID] = m.UID
+	}
+	f.uidNext = uint32(len(f.base) + 1)
 }
 
 // setPath renames the folder in memory: every message's Folder changes.

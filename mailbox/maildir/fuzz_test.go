@@ -141,7 +141,7 @@ func FuzzPathFromDir(f *testing.F) {
 func sampleMessage() (mailbox.Message, fileRef) {
 	r, _ := newFileRef("1700000001.M1P1.mkcorpus,S=1234,W=1260:2,FSa", false)
 	return mailbox.Message{
-		ID: 42, Folder: "INBOX", Name: "Grüße.EML", Size: 1234, Flags: mailbox.FlagSeen | mailbox.FlagFlagged,
+		ID: 1700000000123456, UID: 42, Folder: "INBOX", Name: "Grüße.EML", Size: 1234, Flags: mailbox.FlagSeen | mailbox.FlagFlagged,
 		InternalDate: time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC), Modified: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), Modseq: 77,
 		Envelope: mailbox.Envelope{Subject: "Grüße", From: "A <a@example.com>", To: "b@example.com", Date: time.Date(1999, 12, 31, 23, 59, 59, 0, time.UTC),
 			MessageID: "<x@y>", ContentType: "multipart/mixed", HasAttachments: true},
@@ -152,9 +152,12 @@ func sampleMessage() (mailbox.Message, fileRef) {
 func TestRecordRoundTrip(t *testing.T) {
 	m, r := sampleMessage()
 	enc := encodeMsg(nil, &m, r)
-	got, gr, err := decodeMsg(enc, m.ID, m.Folder)
+	got, gr, err := decodeMsg(enc, m.UID, m.Folder)
 	if err != nil || gr != r {
 		t.Fatalf("decode: %v, ref %+v", err, gr)
+	}
+	if got.ID != m.ID || got.UID != m.UID || recordID(enc) != m.ID {
+		t.Errorf("decoded ID %d UID %d (recordID %d), want %d %d", got.ID, got.UID, recordID(enc), m.ID, m.UID)
 	}
 	if !got.InternalDate.Equal(m.InternalDate) || !got.Modified.Equal(m.Modified) || !got.Envelope.Date.Equal(m.Envelope.Date) {
 		t.Errorf("times: %+v", got)
@@ -165,13 +168,18 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	// A zero envelope date stays zero.
 	m.Envelope.Date = time.Time{}
-	got, _, _ = decodeMsg(encodeMsg(nil, &m, r), m.ID, m.Folder)
+	got, _, _ = decodeMsg(encodeMsg(nil, &m, r), m.UID, m.Folder)
 	if !got.Envelope.Date.IsZero() {
 		t.Errorf("zero date decoded as %v", got.Envelope.Date)
 	}
-	fr := folderRec{path: "Archive/2024", onDisk: true, hasProps: true, uidValidity: 1700000000, modseq: 9, modified: m.Modified, curMtime: -1, newMtime: 5, scanned: 6}
+	// A record with ID 0 is refused (IDs start above 0).
+	m.ID = 0
+	if _, _, err := decodeMsg(encodeMsg(nil, &m, r), m.UID, m.Folder); err == nil {
+		t.Errorf("a record with ID 0 decoded")
+	}
+	fr := folderRec{path: "Archive/2024", onDisk: true, hasProps: true, uidValidity: 1700000000, uidNext: 4000000000, modseq: 9, modified: m.Modified, curMtime: -1, newMtime: 5, scanned: 6}
 	gf, err := decodeFolder(encodeFolder(nil, &fr))
-	if err != nil || gf.path != fr.path || gf.uidValidity != fr.uidValidity || gf.curMtime != -1 || !gf.onDisk || !gf.hasProps || !gf.modified.Equal(fr.modified) {
+	if err != nil || gf.path != fr.path || gf.uidValidity != fr.uidValidity || gf.uidNext != fr.uidNext || gf.curMtime != -1 || !gf.onDisk || !gf.hasProps || !gf.modified.Equal(fr.modified) {
 		t.Errorf("folder record: %+v, %v", gf, err)
 	}
 }
@@ -179,8 +187,10 @@ func TestRecordRoundTrip(t *testing.T) {
 func FuzzDecodeRecord(f *testing.F) {
 	m, r := sampleMessage()
 	f.Add(encodeMsg(nil, &m, r))
-	fr := folderRec{path: "Sent", onDisk: true, uidValidity: 1, modseq: 2}
+	fr := folderRec{path: "Sent", onDisk: true, uidValidity: 1, uidNext: 7, modseq: 2}
 	f.Add(encodeFolder(nil, &fr))
+	f.Add(encodeFolderV1(nil, &fr))
+	f.Add(encodeMsgV1(nil, &m, r))
 	f.Add(encodeProps(nil, []mailbox.Prop{{Space: "DAV:", Local: "x", XML: "<a/>", Lang: "de"}}))
 	f.Add(encodeMeta(&metaRec{lastID: 5, maildir: "/x"}))
 	f.Add([]byte{})
@@ -189,16 +199,21 @@ func FuzzDecodeRecord(f *testing.F) {
 		// Never a panic, whatever the index file holds; what decodes
 		// encodes back to the same bytes.
 		if m, r, err := decodeMsg(b, 1, "INBOX"); err == nil {
+			if recordID(b) != m.ID {
+				t.Fatalf("recordID %d, decodeMsg ID %d", recordID(b), m.ID)
+			}
 			if enc := encodeMsg(nil, &m, r); !bytes.Equal(enc, b) && validTimes(m) {
 				m2, r2, err := decodeMsg(enc, 1, "INBOX")
-				if err != nil || r2 != r || m2.Name != m.Name || m2.Size != m.Size {
+				if err != nil || r2 != r || m2.Name != m.Name || m2.Size != m.Size || m2.ID != m.ID {
 					t.Fatalf("message record does not round-trip")
 				}
 			}
 		}
-		if fr, err := decodeFolder(b); err == nil {
-			if _, err := decodeFolder(encodeFolder(nil, &fr)); err != nil {
-				t.Fatalf("folder record does not round-trip: %v", err)
+		for _, ver := range []byte{1, folderVersion} {
+			if fr, err := decodeFolderVersion(b, ver); err == nil {
+				if fr2, err := decodeFolder(encodeFolder(nil, &fr)); err != nil || fr2.uidNext != fr.uidNext || fr2.uidValidity != fr.uidValidity {
+					t.Fatalf("folder record (version %d) does not round-trip: %v", ver, err)
+				}
 			}
 		}
 		if p, err := decodeProps(b); err == nil {

@@ -77,6 +77,10 @@ func (h *handle) StatID(ctx context.Context, id uint64) (mailbox.Message, error)
 	return with(ctx, h, func(b *mbox) (mailbox.Message, error) { return b.statID(ctx, id) })
 }
 
+func (h *handle) StatUID(ctx context.Context, folder string, uid uint32) (mailbox.Message, error) {
+	return with(ctx, h, func(b *mbox) (mailbox.Message, error) { return b.statUID(ctx, folder, uid) })
+}
+
 func (h *handle) Open(ctx context.Context, folder, name string) (mailbox.Content, error) {
 	return with(ctx, h, func(b *mbox) (mailbox.Content, error) { return b.open(ctx, folder, name) })
 }

@@ -17,13 +17,17 @@ import (
 // schemaVersion is the layout of the index file. An index written by a
 // newer davmail is refused (its layout is unknown here); an older one is
 // migrated in migrate.
-const schemaVersion = 1
+//
+//   - 1: message records keyed by ID within their folder's bucket.
+//   - 2: message records keyed by UID (IMAP UIDs per folder), the ID in
+//     the record; folder records with UIDNext.
+const schemaVersion = 2
 
 // Bucket and key names of the index file.
 var (
 	bucketMeta    = []byte("meta")    // schema version and mailbox counters
 	bucketFolders = []byte("folders") // fid (4 bytes BE) → folder record
-	bucketMsgs    = []byte("msgs")    // per folder a sub-bucket fid → (ID (8 bytes BE) → message record)
+	bucketMsgs    = []byte("msgs")    // per folder a sub-bucket fid → (UID (4 bytes BE) → message record)
 	bucketProps   = []byte("props")   // 'm'+ID or 'f'+fid → dead properties
 
 	keySchema = []byte("schema")
@@ -51,7 +55,7 @@ type metaRec struct {
 }
 
 func encodeMeta(m *metaRec) []byte {
-	b := []byte{recVersion}
+	b := []byte{metaVersion}
 	b = binary.AppendUvarint(b, m.lastID)
 	b = binary.AppendUvarint(b, m.modseq)
 	b = binary.AppendUvarint(b, uint64(m.lastFid))
@@ -65,7 +69,7 @@ func encodeMeta(m *metaRec) []byte {
 func decodeMeta(b []byte) (metaRec, error) {
 	r := reader{b: b}
 	var m metaRec
-	if r.byte() != recVersion {
+	if r.byte() != metaVersion {
 		return m, errRecord
 	}
 	m.lastID = r.uvarint()
@@ -83,7 +87,7 @@ func decodeMeta(b []byte) (metaRec, error) {
 }
 
 func fidKey(fid uint32) []byte { return binary.BigEndian.AppendUint32(nil, fid) }
-func idKey(id uint64) []byte   { return binary.BigEndian.AppendUint64(nil, id) }
+func uidKey(uid uint32) []byte { return binary.BigEndian.AppendUint32(nil, uid) }
 
 func msgPropKey(id uint64) []byte   { return binary.BigEndian.AppendUint64([]byte{'m'}, id) }
 func folderPropKey(f uint32) []byte { return binary.BigEndian.AppendUint32([]byte{'f'}, f) }
@@ -155,16 +159,23 @@ func (b *mbox) initDB(tx *bolt.Tx) error {
 	return nil
 }
 
-// migrate upgrades an index from schema version from to schemaVersion.
-// Version 1 is the first; later versions add their steps here.
+// migrate upgrades an index from schema version from to schemaVersion,
+// one step at a time, inside the opening write transaction: a crash or
+// failure leaves the old index untouched.
 func migrate(tx *bolt.Tx, from uint32) error {
-	_ = tx
-	switch from {
-	case schemaVersion:
-		return nil
-	default:
-		return fmt.Errorf("maildir: no migration from index schema version %d", from)
+	for v := from; v < schemaVersion; v++ {
+		var err error
+		switch v {
+		case 1:
+			err = migrateUIDs(tx)
+		default:
+			err = fmt.Errorf("maildir: no migration from index schema version %d", v)
+		}
+		if err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // resetDB empties an index (all buckets but the schema).
@@ -199,7 +210,7 @@ func (w *txw) msgBucket(fid uint32) (*bolt.Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	bk.FillPercent = 0.9 // IDs grow: appends fill pages, no room needed for inserts in the middle
+	bk.FillPercent = 0.9 // UIDs grow: appends fill pages, no room needed for inserts in the middle
 	return bk, nil
 }
 
@@ -208,12 +219,14 @@ func (w *txw) putMsg(fid uint32, m *mailbox.Message, r fileRef) error {
 	if err != nil {
 		return err
 	}
-	return bk.Put(idKey(m.ID), w.alloc(func(b []byte) []byte { return encodeMsg(b, m, r) }))
+	return bk.Put(uidKey(m.UID), w.alloc(func(b []byte) []byte { return encodeMsg(b, m, r) }))
 }
 
-func (w *txw) delMsg(fid uint32, id uint64, hasProps bool) error {
+// delMsg deletes the record of message uid of folder fid and, if
+// hasProps, the dead properties of message id.
+func (w *txw) delMsg(fid, uid uint32, id uint64, hasProps bool) error {
 	if bk := w.tx.Bucket(bucketMsgs).Bucket(fidKey(fid)); bk != nil {
-		if err := bk.Delete(idKey(id)); err != nil {
+		if err := bk.Delete(uidKey(uid)); err != nil {
 			return err
 		}
 	}

@@ -80,12 +80,21 @@ func fileOf(t testing.TB, s *Store, user, folder string, id uint64) string {
 	if f == nil {
 		t.Fatalf("no folder %q", folder)
 	}
-	_, r, ok := f.get(id)
+	_, r, ok := f.getID(id)
 	if !ok {
 		t.Fatalf("no message %d in %q", id, folder)
 	}
 	rel, _ := filepath.Rel(b.root, f.filePath(r))
 	return rel
+}
+
+func folderOf(t testing.TB, mb mailbox.Mailbox, path string) mailbox.Folder {
+	t.Helper()
+	f, err := mb.Folder(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Folder(%q): %v", path, err)
+	}
+	return f
 }
 
 func byID(l []mailbox.Message) map[uint64]mailbox.Message {
@@ -252,6 +261,7 @@ func TestExternalChanges(t *testing.T) {
 		t.Fatalf("need 3 unflagged messages in cur/, have %d", len(cur))
 	}
 	flagged, deleted, moved := cur[0], cur[1], cur[2]
+	inboxNext, trashNext := folderOf(t, mb, "INBOX").UIDNext, folderOf(t, mb, "Trash").UIDNext
 
 	// Dovecot sets \Flagged: rename with new info.
 	old := filepath.Join(md, fileOf(t, s, "alice", "INBOX", flagged.ID))
@@ -272,8 +282,8 @@ func TestExternalChanges(t *testing.T) {
 	mdaDeliver(t, md, "1800000000.M1P9.mda", []byte("From: x@example.com\nSubject: Fresh delivery\n\nhello\n"))
 
 	got := byID(mustList(t, mb, "INBOX"))
-	if m, ok := got[flagged.ID]; !ok || m.Flags != flagged.Flags|mailbox.FlagFlagged || m.Name != flagged.Name || m.Modseq <= flagged.Modseq {
-		t.Errorf("flagged message: %+v (ok %v), want flags %v", m, ok, flagged.Flags|mailbox.FlagFlagged)
+	if m, ok := got[flagged.ID]; !ok || m.Flags != flagged.Flags|mailbox.FlagFlagged || m.Name != flagged.Name || m.Modseq <= flagged.Modseq || m.UID != flagged.UID {
+		t.Errorf("flagged message: %+v (ok %v), want flags %v and UID %d", m, ok, flagged.Flags|mailbox.FlagFlagged, flagged.UID)
 	}
 	if _, ok := got[deleted.ID]; ok {
 		t.Errorf("deleted message still listed")
@@ -287,15 +297,29 @@ func TestExternalChanges(t *testing.T) {
 			fresh = &m
 		}
 	}
-	if fresh == nil || fresh.Name != "Fresh delivery.EML" || fresh.Flags != 0 || fresh.ID <= inbox[len(inbox)-1].ID {
-		t.Errorf("delivered message: %+v", fresh)
+	if fresh == nil || fresh.Name != "Fresh delivery.EML" || fresh.Flags != 0 || fresh.ID <= inbox[len(inbox)-1].ID || fresh.UID != inboxNext {
+		t.Errorf("delivered message: %+v; want UID %d", fresh, inboxNext)
+	}
+	if next := folderOf(t, mb, "INBOX").UIDNext; next != inboxNext+1 {
+		t.Errorf("INBOX UIDNext %d after one delivery, want %d (the external changes out of INBOX do not move it)", next, inboxNext+1)
 	}
 	if len(got) != len(inbox)-2+1 {
 		t.Errorf("INBOX has %d messages, want %d", len(got), len(inbox)-1)
 	}
-	tr := byID(mustList(t, mb, "Trash"))
-	if m, ok := tr[moved.ID]; !ok || m.Name != moved.Name || m.Folder != "Trash" || m.Size != moved.Size {
-		t.Errorf("moved message in Trash: %+v (ok %v); want same ID and name", m, ok)
+	trl := mustList(t, mb, "Trash")
+	tr := byID(trl)
+	// The one arrival in Trash gets exactly Trash's UIDNext.
+	if m, ok := tr[moved.ID]; !ok || m.Name != moved.Name || m.Folder != "Trash" || m.Size != moved.Size || m.UID != trashNext {
+		t.Errorf("moved message in Trash: %+v (ok %v); want same ID and name, UID %d", m, ok, trashNext)
+	}
+	if next := folderOf(t, mb, "Trash").UIDNext; next != trashNext+1 {
+		t.Errorf("Trash UIDNext %d after one move in, want %d", next, trashNext+1)
+	}
+	if trl[len(trl)-1].ID != moved.ID {
+		t.Errorf("the message moved into Trash does not list last")
+	}
+	if m, err := mb.StatUID(context.Background(), "Trash", tr[moved.ID].UID); err != nil || m.ID != moved.ID {
+		t.Errorf("StatUID of the moved message: %+v, %v", m, err)
 	}
 	if len(tr) != len(trash)+1 {
 		t.Errorf("Trash has %d messages, want %d", len(tr), len(trash)+1)
@@ -315,8 +339,8 @@ func TestExternalChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, err := mb.Stat(context.Background(), "INBOX", "Fresh delivery.EML")
-	if err != nil || m.ID != fresh.ID || m.Modseq != fresh.Modseq {
-		t.Errorf("after new/ → cur/: %+v, %v; want the same ID and modseq", m, err)
+	if err != nil || m.ID != fresh.ID || m.Modseq != fresh.Modseq || m.UID != fresh.UID {
+		t.Errorf("after new/ → cur/: %+v, %v; want the same ID, UID and modseq", m, err)
 	}
 	c, err := mb.Open(context.Background(), "INBOX", "Fresh delivery.EML")
 	if err != nil {
@@ -347,16 +371,32 @@ func TestExternalChanges(t *testing.T) {
 	}
 }
 
-// TestRestart: a second Store on the same index lists the same IDs and
-// names without parsing anything.
+// TestRestart: a second Store on the same index lists the same IDs,
+// UIDs and names, and the folders keep UIDValidity and UIDNext, without
+// parsing anything.
 func TestRestart(t *testing.T) {
 	root, index := t.TempDir(), t.TempDir()
 	genCorpus(t, root, "-users", "alice", "-messages", "60", "-large", "0")
 	ctx := context.Background()
 	s := openStore(t, root, index, false)
 	mb := mustMailbox(t, s, "alice")
-	// An appended message with an explicit name, and a renamed one.
+	// An appended message with an explicit name, and a deleted one, so
+	// that UIDNext is above the highest UID left.
 	if _, err := mb.Append(ctx, "Sent", strings.NewReader("Subject: mine\n\nx\n"), mailbox.AppendOptions{Name: "custom name.EML", Flags: mailbox.FlagSeen}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.Append(ctx, "Sent", strings.NewReader("Subject: gone\n\nx\n"), mailbox.AppendOptions{Name: "gone.EML"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := mb.Delete(ctx, "Sent", "gone.EML"); err != nil {
+		t.Fatal(err)
+	}
+	// And a message moved into INBOX: its ID is older than INBOX's
+	// newest, its UID the highest.
+	if _, err := mb.Append(ctx, "Sent", strings.NewReader("Subject: moved\n\nx\n"), mailbox.AppendOptions{Name: "moved.EML"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.Move(ctx, "Sent", "moved.EML", "INBOX", "", false); err != nil {
 		t.Fatal(err)
 	}
 	fs, err := mb.Folders(ctx)
@@ -385,7 +425,7 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("folders after restart: %d, before %d", len(fs2), len(fs))
 	}
 	for i, f := range fs2 {
-		if f.Path != fs[i].Path || f.UIDValidity != fs[i].UIDValidity || f.Messages != fs[i].Messages || f.Modseq != fs[i].Modseq {
+		if f.Path != fs[i].Path || f.UIDValidity != fs[i].UIDValidity || f.UIDNext != fs[i].UIDNext || f.Messages != fs[i].Messages || f.Modseq != fs[i].Modseq {
 			t.Errorf("folder after restart %+v, before %+v", f, fs[i])
 		}
 		l := mustList(t, mb2, f.Path)
@@ -396,7 +436,7 @@ func TestRestart(t *testing.T) {
 		}
 		for j := range l {
 			a, b := l[j], before[j]
-			if a.ID != b.ID || a.Name != b.Name || a.Size != b.Size || a.Flags != b.Flags || a.Modseq != b.Modseq ||
+			if a.ID != b.ID || a.UID != b.UID || a.Name != b.Name || a.Size != b.Size || a.Flags != b.Flags || a.Modseq != b.Modseq ||
 				!a.InternalDate.Equal(b.InternalDate) || a.Envelope.Subject != b.Envelope.Subject || !a.Envelope.Date.Equal(b.Envelope.Date) {
 				t.Errorf("%q: after restart %+v, before %+v", f.Path, a, b)
 			}
@@ -407,6 +447,12 @@ func TestRestart(t *testing.T) {
 	}
 	if _, err := mb2.Stat(ctx, "Sent", "custom name.EML"); err != nil {
 		t.Errorf("appended name lost on restart: %v", err)
+	}
+	// UIDs go on where they stopped, not reusing the deleted one's.
+	sentBefore := fs[slices.IndexFunc(fs, func(f mailbox.Folder) bool { return f.Path == "Sent" })]
+	m, err := mb2.Append(ctx, "Sent", strings.NewReader("Subject: after\n\nx\n"), mailbox.AppendOptions{})
+	if err != nil || m.UID != sentBefore.UIDNext {
+		t.Errorf("Append after restart: UID %d, %v; want %d", m.UID, err, sentBefore.UIDNext)
 	}
 }
 
@@ -905,7 +951,7 @@ func TestConcurrentExternal(t *testing.T) {
 				}
 				names := map[string]bool{}
 				for i, m := range l {
-					if (i > 0 && l[i-1].ID >= m.ID) || names[m.Name] {
+					if (i > 0 && l[i-1].UID >= m.UID) || names[m.Name] {
 						errs <- fmt.Errorf("inconsistent listing at %d: %+v", i, m)
 						return
 					}

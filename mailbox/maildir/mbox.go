@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/davmail/davmail/mailbox"
 )
@@ -214,12 +216,14 @@ func (b *mbox) readIndex() error {
 	b.folders = make(map[string]*folder)
 	type fix struct {
 		fid uint32
-		id  uint64
+		uid uint32
+		id  uint64 // of a record to delete: its dead properties go too
 		m   *mailbox.Message
 		r   fileRef
 	}
 	var fixes []fix         // records to rewrite (renamed duplicates) or delete (m == nil)
 	var badFolders []uint32 // folder records to delete
+	var dirty []*folder     // folder records to rewrite
 	if !fresh {
 		err = b.db.View(func(tx *bolt.Tx) error {
 			msgs := tx.Bucket(bucketMsgs)
@@ -246,38 +250,56 @@ func (b *mbox) readIndex() error {
 				if n := min(rec.count, maxCountHint); n > 0 {
 					f.base = make([]mailbox.Message, 0, n)
 					f.bfiles = make([]fileRef, 0, n)
-					f.byName = make(map[string]uint64, n)
+					f.byName = make(map[string]uint32, n)
+					f.byID = make(map[uint64]uint32, n)
 				}
 				bk := msgs.Bucket(k)
 				if bk == nil {
 					return nil
 				}
+				// Keys ascend, so base is built in UID order by appending.
+				var maxUID uint32
 				c := bk.Cursor()
 				for k, v := c.First(); k != nil; k, v = c.Next() {
-					if len(k) != 8 {
+					if len(k) != 4 || v == nil {
 						continue
 					}
-					id := binary.BigEndian.Uint64(k)
-					m, r, err := decodeMsg(v, id, f.path)
+					uid := binary.BigEndian.Uint32(k)
+					m, r, err := decodeMsg(v, uid, f.path)
+					if err == nil && (uid == 0 || uid == math.MaxUint32 || f.byID[m.ID] != 0) {
+						err = errRecord // a UID no folder can hand out, or the same message twice
+					}
 					if err != nil {
 						// Forget it and rescan: the file is found again.
-						fixes = append(fixes, fix{fid: fid, id: id})
+						fixes = append(fixes, fix{fid: fid, uid: uid, id: recordID(v)})
 						f.scanned = 0
 						continue
 					}
 					b.s.stats.loaded.Add(1)
+					maxUID = uid
 					if m.ID > b.meta.lastID {
 						b.meta.lastID = m.ID
 					}
 					if f.taken(m.Name) {
 						m.Name = mailbox.UniqueName(m.Name, f.taken)
-						fixes = append(fixes, fix{fid: fid, id: id, m: &m, r: r})
+						fixes = append(fixes, fix{fid: fid, uid: uid, m: &m, r: r})
 					}
 					m.Keywords = b.keywordsOf(r.info())
-					f.byName[m.Name] = m.ID
+					f.byName[m.Name] = uid
+					f.byID[m.ID] = uid
 					f.account(&m, 1)
 					f.base = append(f.base, m)
 					f.bfiles = append(f.bfiles, r)
+				}
+				if maxUID >= f.uidNext || f.uidValidity == 0 {
+					// A record that contradicts its messages: UIDs up to
+					// maxUID may have been handed out, later ones too.
+					// Go on above them under a new UIDVALIDITY, which
+					// tells clients to forget what they knew.
+					b.log.Warn().Str("folder", f.path).Uint32("uid_next", f.uidNext).Uint32("max_uid", maxUID).Msg("index folder record inconsistent; new UIDVALIDITY")
+					f.uidNext = max(f.uidNext, maxUID+1)
+					f.uidValidity = 0 // assigned below, outside this read transaction
+					dirty = append(dirty, f)
 				}
 				return nil
 			})
@@ -288,9 +310,26 @@ func (b *mbox) readIndex() error {
 	}
 	if b.folders[""] == nil {
 		b.folders[""] = newFolder(0, folderRec{}, "")
-		fixes = append(fixes, fix{}) // forces the write below
+		dirty = append(dirty, b.folders[""])
 	}
-	if len(fixes) > 0 || len(badFolders) > 0 {
+	for _, f := range dirty {
+		if f.uidValidity == 0 {
+			f.uidValidity = b.newUIDValidity()
+		}
+	}
+	for i := range fixes {
+		// The ID of an unreadable record is a best guess: never drop the
+		// dead properties of a message that is alive.
+		if x := &fixes[i]; x.m == nil && x.id != 0 {
+			for _, f := range b.folders {
+				if _, ok := f.byID[x.id]; ok {
+					x.id = 0
+					break
+				}
+			}
+		}
+	}
+	if len(fixes) > 0 || len(badFolders) > 0 || len(dirty) > 0 {
 		b.meta.rootMtime = 0 // rediscover the folder list
 		err = b.db.Update(func(tx *bolt.Tx) error {
 			w := &txw{tx: tx}
@@ -300,15 +339,12 @@ func (b *mbox) readIndex() error {
 				}
 			}
 			for _, x := range fixes {
-				switch {
-				case x.m != nil:
+				if x.m != nil {
 					if err := w.putMsg(x.fid, x.m, x.r); err != nil {
 						return err
 					}
-				case x.id != 0:
-					if err := w.delMsg(x.fid, x.id, true); err != nil {
-						return err
-					}
+				} else if err := w.delMsg(x.fid, x.uid, x.id, x.id != 0); err != nil {
+					return err
 				}
 			}
 			for _, f := range b.folders {
@@ -465,19 +501,60 @@ func (b *mbox) nextID() uint64 {
 	return b.meta.lastID
 }
 
-// newUIDValidity returns a UIDVALIDITY for a new folder: the clock in
-// seconds, or one more than the last when that is later, so it never
-// repeats for this mailbox (RFC 9051 §2.3.1.1).
-func (b *mbox) newUIDValidity() uint32 {
+// newUIDValidity returns a UIDVALIDITY for a new folder, or for one
+// whose UIDs start afresh.
+func (b *mbox) newUIDValidity() uint32 { return nextUIDValidity(&b.meta) }
+
+// nextUIDValidity returns a new UIDVALIDITY: the clock in seconds, or
+// one more than the last when that is later, so it never repeats for
+// this mailbox (RFC 9051 §2.3.1.1).
+func nextUIDValidity(m *metaRec) uint32 {
 	v := uint32(time.Now().Unix())
-	if v <= b.meta.lastUIDV {
-		v = b.meta.lastUIDV + 1
+	if v <= m.lastUIDV {
+		v = m.lastUIDV + 1
 	}
 	if v == 0 {
 		v = 1
 	}
-	b.meta.lastUIDV = v
+	m.lastUIDV = v
 	return v
+}
+
+// uidHeadroom is how close to the end of the UID space a folder may get
+// before an operation that adds messages renumbers it first (see
+// ensureUIDs): a rescan assigns UIDs to the messages other programs moved
+// in without a chance to renumber midway, and no single pass meets a
+// million of them.
+const uidHeadroom = 1 << 20
+
+// ensureUIDs makes room for n more UIDs in f: when fewer than n plus
+// uidHeadroom are left, the folder's messages are renumbered 1…n under
+// a new UIDVALIDITY (RFC 3501 §2.3.1.1: UIDs only ascend, so when they
+// run out the UIDVALIDITY must change). That happens after four billion
+// arrivals in one folder at the earliest. Nothing of f may be in flight
+// (collected in an uncommitted change set) when it is called.
+func (b *mbox) ensureUIDs(f *folder, n int) error {
+	if f.uidsLeft() >= uint64(n)+uidHeadroom {
+		return nil
+	}
+	if uint64(f.count())+uint64(n)+uidHeadroom >= 1<<32-1 {
+		return fmt.Errorf("maildir: folder %q: too many messages for 32-bit UIDs", f.path)
+	}
+	b.log.Warn().Str("folder", f.path).Msg("UIDs of the folder used up; renumbering them under a new UIDVALIDITY")
+	return b.commit(func(w *txw) error {
+		f.renumber()
+		f.uidValidity = b.newUIDValidity()
+		f.touch(b.bump())
+		if err := w.tx.Bucket(bucketMsgs).DeleteBucket(fidKey(f.fid)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return err
+		}
+		for i := range f.base {
+			if err := w.putMsg(f.fid, &f.base[i], f.bfiles[i]); err != nil {
+				return err
+			}
+		}
+		return w.putFolder(f)
+	})
 }
 
 // folder returns the folder at path, "" being the root.

@@ -30,11 +30,34 @@ func (b *mbox) list(ctx context.Context, path string) ([]mailbox.Message, error)
 // stat finds a message by name. When the folder changed since its last
 // scan, a message found in the index is confirmed by a stat of its file
 // (cheaper than reading a big directory); only a miss rescans.
-func (b *mbox) stat(ctx context.Context, folder, name string) (*folder, mailbox.Message, fileRef, error) {
+func (b *mbox) stat(ctx context.Context, fpath, name string) (*folder, mailbox.Message, fileRef, error) {
+	f, m, r, err := b.statBy(ctx, fpath, func(f *folder) (mailbox.Message, fileRef, bool) { return f.lookup(name) })
+	if errors.Is(err, errNoMessage) {
+		err = errMessage(fpath, name, mailbox.ErrNotFound)
+	}
+	return f, m, r, err
+}
+
+// statUID finds a message by UID, as stat finds one by name: a binary
+// search of base (sorted by UID) after a look at the overlay.
+func (b *mbox) statUID(ctx context.Context, fpath string, uid uint32) (mailbox.Message, error) {
+	_, m, _, err := b.statBy(ctx, fpath, func(f *folder) (mailbox.Message, fileRef, bool) { return f.get(uid) })
+	if errors.Is(err, errNoMessage) {
+		err = fmt.Errorf("maildir: message uid %d in %q: %w", uid, fpath, mailbox.ErrNotFound)
+	}
+	return m, err
+}
+
+// errNoMessage is statBy's miss, which its callers describe.
+var errNoMessage = fmt.Errorf("maildir: no such message: %w", mailbox.ErrNotFound)
+
+// statBy finds a message of folder with lookup, confirming it as stat
+// describes.
+func (b *mbox) statBy(ctx context.Context, fpath string, lookup func(*folder) (mailbox.Message, fileRef, bool)) (*folder, mailbox.Message, fileRef, error) {
 	if err := b.sync(ctx, false); err != nil {
 		return nil, mailbox.Message{}, fileRef{}, err
 	}
-	f, err := b.folder(folder)
+	f, err := b.folder(fpath)
 	if err != nil {
 		return nil, mailbox.Message{}, fileRef{}, err
 	}
@@ -42,7 +65,7 @@ func (b *mbox) stat(ctx context.Context, folder, name string) (*folder, mailbox.
 	if err != nil {
 		return nil, mailbox.Message{}, fileRef{}, err
 	}
-	m, r, ok := f.lookup(name)
+	m, r, ok := lookup(f)
 	if ok && st == nil {
 		return f, m, r, nil
 	}
@@ -52,17 +75,17 @@ func (b *mbox) stat(ctx context.Context, folder, name string) (*folder, mailbox.
 		}
 	}
 	if st != nil {
-		if err := b.sync(ctx, false, folder); err != nil {
+		if err := b.sync(ctx, false, fpath); err != nil {
 			return nil, mailbox.Message{}, fileRef{}, err
 		}
-		if f, err = b.folder(folder); err != nil {
+		if f, err = b.folder(fpath); err != nil {
 			return nil, mailbox.Message{}, fileRef{}, err
 		}
-		if m, r, ok = f.lookup(name); ok {
+		if m, r, ok = lookup(f); ok {
 			return f, m, r, nil
 		}
 	}
-	return nil, mailbox.Message{}, fileRef{}, errMessage(folder, name, mailbox.ErrNotFound)
+	return nil, mailbox.Message{}, fileRef{}, errNoMessage
 }
 
 // find finds a message by name for a write, without a freshness check:
@@ -119,7 +142,7 @@ func (b *mbox) statID(ctx context.Context, id uint64) (mailbox.Message, error) {
 	}
 	for attempt := 0; attempt < 2; attempt++ {
 		for _, f := range b.folders {
-			m, r, ok := f.get(id)
+			m, r, ok := f.getID(id)
 			if !ok {
 				continue
 			}
@@ -142,7 +165,7 @@ func (b *mbox) statID(ctx context.Context, id uint64) (mailbox.Message, error) {
 		}
 	}
 	for _, f := range b.folders {
-		if m, _, ok := f.get(id); ok {
+		if m, _, ok := f.getID(id); ok {
 			return m, nil
 		}
 	}
@@ -330,6 +353,9 @@ func (b *mbox) finishAppend(ctx context.Context, folder, base, tmpName string, s
 			os.Remove(tmpPath)
 		}
 	}()
+	if err := b.ensureUIDs(f, 1); err != nil { // before any lookup: it may renumber
+		return mailbox.Message{}, err
+	}
 	name := opts.Name
 	var old mailbox.Message
 	var oldRef fileRef
@@ -362,7 +388,8 @@ func (b *mbox) finishAppend(ctx context.Context, folder, base, tmpName string, s
 	err = b.commit(func(w *txw) error {
 		ms, t := b.bump()
 		m = mailbox.Message{
-			ID: b.nextID(), Folder: f.path, Name: name, Size: size, Flags: flags,
+			// A replacing Append is new content: a new ID and UID.
+			ID: b.nextID(), UID: f.takeUID(), Folder: f.path, Name: name, Size: size, Flags: flags,
 			InternalDate: idate, Modified: t, Modseq: ms, Envelope: env,
 		}
 		if replacing {
@@ -375,7 +402,7 @@ func (b *mbox) finishAppend(ctx context.Context, folder, base, tmpName string, s
 				}
 				m.HasDeadProps = true
 			}
-			if err := w.delMsg(f.fid, old.ID, false); err != nil {
+			if err := w.delMsg(f.fid, old.UID, old.ID, false); err != nil {
 				return err
 			}
 		}
@@ -383,7 +410,7 @@ func (b *mbox) finishAppend(ctx context.Context, folder, base, tmpName string, s
 			return err
 		}
 		if replacing {
-			f.remove(old.ID)
+			f.remove(old.UID)
 		}
 		f.add(m, ref)
 		f.touch(ms, t)
@@ -446,6 +473,9 @@ func (b *mbox) copyMsg(ctx context.Context, fpath, name, dstFolder, dstName stri
 		// RFC 4918 §9.8.5: 403 when source and destination are the same.
 		return mailbox.Message{}, fmt.Errorf("maildir: copy of %q onto itself: %w", name, mailbox.ErrForbidden)
 	}
+	if err := b.ensureUIDs(dst, 1); err != nil { // before the lookups below: it may renumber
+		return mailbox.Message{}, err
+	}
 	old, oldRef, replacing := dst.lookup(dstName)
 	if replacing && !replace {
 		return mailbox.Message{}, errMessage(dstFolder, dstName, mailbox.ErrExists)
@@ -485,11 +515,12 @@ func (b *mbox) copyMsg(ctx context.Context, fpath, name, dstFolder, dstName stri
 			}
 		}
 		if replacing {
-			if err := w.delMsg(dst.fid, old.ID, old.HasDeadProps); err != nil {
+			if err := w.delMsg(dst.fid, old.UID, old.ID, old.HasDeadProps); err != nil {
 				return err
 			}
-			dst.remove(old.ID)
+			dst.remove(old.UID)
 		}
+		c.UID = dst.takeUID() // after the replaced one is gone: the copy enters dst
 		if err := w.putMsg(dst.fid, &c, ref); err != nil {
 			return err
 		}
@@ -562,6 +593,12 @@ func (b *mbox) moveMsg(ctx context.Context, fpath, name, dstFolder, dstName stri
 	if dst == f && dstName == name {
 		return m, nil // onto itself: nothing to do
 	}
+	if dst != f {
+		// Before the lookup below: it may renumber dst (m is in f).
+		if err := b.ensureUIDs(dst, 1); err != nil {
+			return mailbox.Message{}, err
+		}
+	}
 	old, oldRef, replacing := dst.lookup(dstName)
 	if replacing && !replace {
 		return mailbox.Message{}, errMessage(dstFolder, dstName, mailbox.ErrExists)
@@ -592,15 +629,20 @@ func (b *mbox) moveMsg(ctx context.Context, fpath, name, dstFolder, dstName stri
 	err = b.commit(func(w *txw) error {
 		ms, t := b.bump()
 		if replacing {
-			if err := w.delMsg(dst.fid, old.ID, old.HasDeadProps); err != nil {
+			if err := w.delMsg(dst.fid, old.UID, old.ID, old.HasDeadProps); err != nil {
 				return err
 			}
-			dst.remove(old.ID)
+			dst.remove(old.UID)
 		}
-		if err := w.delMsg(f.fid, m.ID, false); err != nil {
+		if err := w.delMsg(f.fid, m.UID, m.ID, false); err != nil {
 			return err
 		}
-		f.remove(m.ID)
+		f.remove(m.UID)
+		if dst != f {
+			// RFC 3501 §2.3.1.1: a message entering a folder gets a new
+			// UID there; a rename within the folder keeps it.
+			m.UID = dst.takeUID()
+		}
 		m.Folder, m.Name, m.Modseq, m.Modified = dst.path, dstName, ms, t
 		if err := w.putMsg(dst.fid, &m, nr); err != nil {
 			return err
@@ -638,10 +680,10 @@ func (b *mbox) deleteMsg(ctx context.Context, fpath, name string) error {
 		return err
 	}
 	return b.commit(func(w *txw) error {
-		if err := w.delMsg(f.fid, m.ID, m.HasDeadProps); err != nil {
+		if err := w.delMsg(f.fid, m.UID, m.ID, m.HasDeadProps); err != nil {
 			return err
 		}
-		f.remove(m.ID)
+		f.remove(m.UID)
 		f.touch(b.bump())
 		f.maybeCompact()
 		return w.putFolder(f)

@@ -18,10 +18,15 @@ import (
 // milliseconds and the in-memory index compact; encoding/gob would
 // allocate per field and carry type information per record.
 
-// recVersion is the encoding version of message and folder records. A
-// record with another version is treated as undecodable: its folder is
-// rescanned, which rebuilds it.
-const recVersion = 1
+// Encoding versions of the records, their first byte. A message or
+// folder record with another version is treated as undecodable: its
+// folder is rescanned, which rebuilds it. Version 1 of message and folder
+// records (index schema 1) had no UIDs; migrate converts them.
+const (
+	msgVersion    = 2 // version 1 had no ID field (the ID was the key)
+	folderVersion = 2 // version 1 had no UIDNext
+	metaVersion   = 1
+)
 
 // Bits of the message record's bits byte.
 const (
@@ -76,7 +81,8 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
 }
 
-// encodeMsg appends the record of m, stored in file r, to b.
+// encodeMsg appends the record of m, stored in file r, to b. The UID is
+// not in the record: it is the record's key.
 func encodeMsg(b []byte, m *mailbox.Message, r fileRef) []byte {
 	var bits byte
 	if r.inNew {
@@ -91,7 +97,8 @@ func encodeMsg(b []byte, m *mailbox.Message, r fileRef) []byte {
 	if !m.Envelope.Date.IsZero() {
 		bits |= recEnvDate
 	}
-	b = append(b, recVersion, bits, byte(m.Flags))
+	b = append(b, msgVersion, bits, byte(m.Flags))
+	b = binary.AppendUvarint(b, m.ID)
 	b = binary.AppendUvarint(b, uint64(m.Size))
 	b = appendTime(b, m.InternalDate)
 	b = appendTime(b, m.Modified)
@@ -168,16 +175,17 @@ func (r *reader) time() time.Time {
 // trip as a zero time.
 var zeroUnix = time.Time{}.Unix()
 
-// decodeMsg decodes a message record. id and folder are not in the
+// decodeMsg decodes a message record. uid and folder are not in the
 // record (they are its key and bucket).
-func decodeMsg(b []byte, id uint64, folder string) (mailbox.Message, fileRef, error) {
+func decodeMsg(b []byte, uid uint32, folder string) (mailbox.Message, fileRef, error) {
 	r := reader{b: b}
-	if r.byte() != recVersion {
+	if r.byte() != msgVersion {
 		return mailbox.Message{}, fileRef{}, errRecord
 	}
 	bits := r.byte()
-	m := mailbox.Message{ID: id, Folder: folder}
+	m := mailbox.Message{UID: uid, Folder: folder}
 	m.Flags = mailbox.Flags(r.byte()) & allFlags
+	m.ID = r.uvarint()
 	size := r.uvarint()
 	m.InternalDate = r.time()
 	m.Modified = r.time()
@@ -194,7 +202,7 @@ func decodeMsg(b []byte, id uint64, folder string) (mailbox.Message, fileRef, er
 			r.err = errRecord
 		}
 	}
-	if r.err != nil || size > math.MaxInt64 || total != uint64(len(r.b)) {
+	if r.err != nil || m.ID == 0 || size > math.MaxInt64 || total != uint64(len(r.b)) {
 		return mailbox.Message{}, fileRef{}, errRecord
 	}
 	m.Size = int64(size)
@@ -217,12 +225,30 @@ func decodeMsg(b []byte, id uint64, folder string) (mailbox.Message, fileRef, er
 	return m, ref, nil
 }
 
+// recordID returns the message ID of a message record whose rest may
+// not decode, so that the dead properties of an unreadable record can
+// still be removed; 0 when even that is unreadable.
+func recordID(b []byte) uint64 {
+	r := reader{b: b}
+	if r.byte() != msgVersion {
+		return 0
+	}
+	r.byte()
+	r.byte()
+	id := r.uvarint()
+	if r.err != nil {
+		return 0
+	}
+	return id
+}
+
 // folderRec is the persistent state of one folder.
 type folderRec struct {
 	path        string
 	onDisk      bool // the folder has a directory (else it is an implicit parent)
 	hasProps    bool
 	uidValidity uint32
+	uidNext     uint32 // the UID of the next message entering the folder
 	modseq      uint64
 	modified    time.Time
 	// Directory mtimes (Unix ns) of cur/ and new/ at the last complete
@@ -247,8 +273,9 @@ func encodeFolder(b []byte, f *folderRec) []byte {
 	if f.hasProps {
 		bits |= frHasProps
 	}
-	b = append(b, recVersion, bits)
+	b = append(b, folderVersion, bits)
 	b = binary.AppendUvarint(b, uint64(f.uidValidity))
+	b = binary.AppendUvarint(b, uint64(f.uidNext))
 	b = binary.AppendUvarint(b, f.modseq)
 	b = appendTime(b, f.modified)
 	b = binary.AppendVarint(b, f.curMtime)
@@ -259,16 +286,24 @@ func encodeFolder(b []byte, f *folderRec) []byte {
 	return append(b, f.path...)
 }
 
-func decodeFolder(b []byte) (folderRec, error) {
+func decodeFolder(b []byte) (folderRec, error) { return decodeFolderVersion(b, folderVersion) }
+
+// decodeFolderVersion decodes a folder record of version ver: the
+// current one, or 1 for a migration (with uidNext 0).
+func decodeFolderVersion(b []byte, ver byte) (folderRec, error) {
 	r := reader{b: b}
 	var f folderRec
-	if r.byte() != recVersion {
+	if r.byte() != ver {
 		return f, errRecord
 	}
 	bits := r.byte()
 	f.onDisk = bits&frOnDisk != 0
 	f.hasProps = bits&frHasProps != 0
 	uv := r.uvarint()
+	var un uint64
+	if ver >= 2 {
+		un = r.uvarint()
+	}
 	f.modseq = r.uvarint()
 	f.modified = r.time()
 	f.curMtime = r.varint()
@@ -276,10 +311,10 @@ func decodeFolder(b []byte) (folderRec, error) {
 	f.scanned = r.varint()
 	f.count = r.uvarint()
 	n := r.uvarint()
-	if r.err != nil || uv > math.MaxUint32 || n != uint64(len(r.b)) {
+	if r.err != nil || uv > math.MaxUint32 || un > math.MaxUint32 || n != uint64(len(r.b)) {
 		return folderRec{}, errRecord
 	}
-	f.uidValidity = uint32(uv)
+	f.uidValidity, f.uidNext = uint32(uv), uint32(un)
 	f.path = string(r.b)
 	return f, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,7 +74,7 @@ type putOp struct {
 }
 
 type delOp struct {
-	fid      uint32
+	fid, uid uint32
 	id       uint64
 	hasProps bool
 }
@@ -108,7 +109,7 @@ func (c *changes) write(w *txw) error {
 		}
 	}
 	for _, d := range c.dels {
-		if err := w.delMsg(d.fid, d.id, d.hasProps); err != nil {
+		if err := w.delMsg(d.fid, d.uid, d.id, d.hasProps); err != nil {
 			return err
 		}
 	}
@@ -240,17 +241,24 @@ func (b *mbox) sync(ctx context.Context, all bool, paths ...string) error {
 			}
 		}
 	}
-	// Moves: a base that vanished somewhere and appeared elsewhere.
+	// Moves: a base that vanished somewhere and appeared elsewhere. The
+	// message keeps its ID and gets a new UID in its new folder (RFC 3501
+	// §2.3.1.1).
 	for _, st := range states {
 		kept := st.pending[:0]
 		for _, r := range st.pending {
 			le := limbo[r.base()]
-			if le == nil {
+			if le == nil || st.f.uidsLeft() == 0 {
+				// Not a move; or, beyond any real use, so many moves
+				// in one pass that the folder's UIDs ran out: then it
+				// is indexed as a new message once the folder has been
+				// renumbered (indexNew), and its old entry is dropped.
 				kept = append(kept, r)
 				continue
 			}
 			delete(limbo, r.base())
 			m := le.m
+			m.UID = st.f.takeUID()
 			m.Folder = st.f.path
 			if st.f.taken(m.Name) {
 				m.Name = mailbox.UniqueName(m.Name, st.f.taken)
@@ -259,14 +267,14 @@ func (b *mbox) sync(ctx context.Context, all bool, paths ...string) error {
 			m.Keywords = b.keywordsOf(r.info())
 			m.Modseq, m.Modified = c.modseq()
 			st.f.add(m, r)
-			c.dels = append(c.dels, delOp{fid: le.fid, id: m.ID})
+			c.dels = append(c.dels, delOp{fid: le.fid, uid: le.m.UID, id: m.ID})
 			c.puts = append(c.puts, putOp{fid: st.f.fid, m: m, r: r})
 			c.touched(st.f)
 		}
 		st.pending = kept
 	}
 	for _, le := range limbo {
-		c.dels = append(c.dels, delOp{fid: le.fid, id: le.m.ID, hasProps: le.m.HasDeadProps})
+		c.dels = append(c.dels, delOp{fid: le.fid, uid: le.m.UID, id: le.m.ID, hasProps: le.m.HasDeadProps})
 	}
 	for _, st := range states {
 		if len(st.pending) == 0 {
@@ -351,29 +359,29 @@ func (b *mbox) readFolder(st *scanState, limbo map[string]*limboEntry, c *change
 		}
 	}
 	type ren struct {
-		id uint64
-		r  fileRef
+		uid uint32
+		r   fileRef
 	}
 	var renamed []ren
-	var vanished []uint64
+	var vanished []uint32
 	f.each(func(m *mailbox.Message, r fileRef) bool {
 		base := r.base()
 		if d, ok := ents[base]; ok {
 			delete(ents, base)
 			if d.name != r.name || d.inNew != r.inNew {
 				nr, _ := newFileRef(d.name, d.inNew)
-				renamed = append(renamed, ren{m.ID, nr})
+				renamed = append(renamed, ren{m.UID, nr})
 			}
 		} else if (r.inNew && st.scanNew) || (!r.inNew && st.scanCur) {
-			vanished = append(vanished, m.ID)
+			vanished = append(vanished, m.UID)
 		}
 		return true
 	})
 	for _, x := range renamed {
-		m, _, _ := f.get(x.id)
+		m, _, _ := f.get(x.uid)
 		flags, kw := infoFlags(x.r.info())&allFlags, b.keywordsOf(x.r.info())
 		if flags == m.Flags && slices.Equal(kw, m.Keywords) {
-			f.setFile(x.id, x.r) // e.g. new/ → cur/ without flags: nothing visible changed
+			f.setFile(x.uid, x.r) // e.g. new/ → cur/ without flags: nothing visible changed
 		} else {
 			m.Flags, m.Keywords = flags, kw
 			m.Modseq, m.Modified = c.modseq()
@@ -382,16 +390,16 @@ func (b *mbox) readFolder(st *scanState, limbo map[string]*limboEntry, c *change
 		}
 		c.puts = append(c.puts, putOp{fid: f.fid, m: m, r: x.r})
 	}
-	for _, id := range vanished {
-		m, r, _ := f.get(id)
-		f.remove(id)
+	for _, uid := range vanished {
+		m, r, _ := f.get(uid)
+		f.remove(uid)
 		if old := limbo[r.base()]; old != nil {
-			c.dels = append(c.dels, delOp{fid: old.fid, id: old.m.ID, hasProps: old.m.HasDeadProps})
+			c.dels = append(c.dels, delOp{fid: old.fid, uid: old.m.UID, id: old.m.ID, hasProps: old.m.HasDeadProps})
 		}
 		limbo[r.base()] = &limboEntry{m: m, r: r, fid: f.fid}
 		c.touched(f)
 	}
-	// New files get IDs in arrival order as far as their names tell: by
+	// New files get IDs and UIDs in arrival order as far as their names tell: by
 	// the leading time stamp of the base, then bytewise (the sort key is
 	// computed once per file, not per comparison).
 	type keyed struct {
@@ -501,11 +509,20 @@ func (b *mbox) indexNew(ctx context.Context, st *scanState, now int64) error {
 			}
 		}()
 	}
-	// New messages get new IDs, so they are appended to base: make room
+	// New messages get new UIDs, so they are appended to base: make room
 	// once rather than letting append grow (and leave slack) 17 times
 	// for 100,000 messages.
 	f.base = slices.Grow(f.base, total)
 	f.bfiles = slices.Grow(f.bfiles, total)
+	if n := f.count(); total > n {
+		// The same for the maps when the batch at least doubles the
+		// folder (a first indexing): copying what is there costs less
+		// than the rehashes it saves.
+		byName, byID := make(map[string]uint32, n+total), make(map[uint64]uint32, n+total)
+		maps.Copy(byName, f.byName)
+		maps.Copy(byID, f.byID)
+		f.byName, f.byID = byName, byID
+	}
 	log := b.log.With().Str("folder", f.path).Logger()
 	start := time.Now()
 	lastLog, lastCount := start, 0
@@ -519,6 +536,11 @@ func (b *mbox) indexNew(ctx context.Context, st *scanState, now int64) error {
 			return err
 		}
 		batch := st.pending[off:min(off+parseChunk, total)]
+		// Nothing of f is in flight between chunks: the place to make
+		// room for the chunk's UIDs.
+		if err := b.ensureUIDs(f, len(batch)); err != nil {
+			return err
+		}
 		res := results[:len(batch)]
 		b.s.parseFiles(ctx, f.dir, batch, res)
 		c := &changes{b: b}
@@ -536,6 +558,7 @@ func (b *mbox) indexNew(ctx context.Context, st *scanState, now int64) error {
 			ms, _ := c.modseq()
 			m := mailbox.Message{
 				ID:           b.nextID(),
+				UID:          f.takeUID(),
 				Folder:       f.path,
 				Name:         mailbox.UniqueName(derivedName(p.env.Subject), f.taken),
 				Size:         p.size,

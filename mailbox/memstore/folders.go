@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -41,7 +42,11 @@ type folder struct {
 	modseq      uint64
 	modified    time.Time
 	uidValidity uint32
-	props       []mailbox.Prop // sorted by (Space, Local)
+	// uidNext is the UID of the next message entering the folder; UIDs
+	// below it are never handed out again under this uidValidity.
+	uidNext uint32
+	byUID   map[uint32]*message // every message by UID, for StatUID
+	props   []mailbox.Prop      // sorted by (Space, Local)
 
 	// list is the List snapshot, rebuilt on demand after a change. Once
 	// handed out it is never written again, so callers may keep it.
@@ -82,18 +87,57 @@ func (mb *mbox) bump() (uint64, time.Time) {
 }
 
 func (mb *mbox) newFolder(path string, ms uint64, t time.Time) *folder {
-	mb.lastUIDValidity++
-	if mb.lastUIDValidity == 0 { // 0 is not a valid UIDVALIDITY
-		mb.lastUIDValidity++
-	}
 	return &folder{
 		path:        path,
 		specialUse:  specialUse(path),
 		msgs:        make(map[string]*message),
+		byUID:       make(map[uint32]*message),
 		modseq:      ms,
 		modified:    t,
-		uidValidity: mb.lastUIDValidity,
+		uidValidity: mb.newUIDValidity(),
+		uidNext:     1, // RFC 3501 §2.3.1.1: UIDs are non-zero
 	}
+}
+
+// newUIDValidity returns a UIDVALIDITY not used before in this mailbox.
+func (mb *mbox) newUIDValidity() uint32 {
+	mb.lastUIDValidity++
+	if mb.lastUIDValidity == 0 { // 0 is not a valid UIDVALIDITY
+		mb.lastUIDValidity++
+	}
+	return mb.lastUIDValidity
+}
+
+// takeUID returns the UID for a message entering f and advances
+// f.uidNext. When the UIDs of f are used up (uidNext cannot grow past
+// the largest uint32), the folder is renumbered first.
+func (mb *mbox) takeUID(f *folder) uint32 {
+	if f.uidNext == math.MaxUint32 {
+		mb.renumber(f)
+	}
+	uid := f.uidNext
+	f.uidNext++
+	return uid
+}
+
+// renumber gives the messages of f the UIDs 1…n in their current order
+// under a new UIDVALIDITY, as RFC 3501 §2.3.1.1 requires when UIDs
+// cannot go on ascending. It happens after four billion arrivals in one
+// folder at the earliest.
+func (mb *mbox) renumber(f *folder) {
+	all := make([]*message, 0, len(f.msgs))
+	for _, m := range f.msgs {
+		all = append(all, m)
+	}
+	slices.SortFunc(all, func(a, b *message) int { return cmp.Compare(a.m.UID, b.m.UID) })
+	clear(f.byUID)
+	for i, m := range all {
+		m.m.UID = uint32(i + 1)
+		f.byUID[m.m.UID] = m
+	}
+	f.uidNext = uint32(len(all) + 1)
+	f.uidValidity = mb.newUIDValidity()
+	f.list = nil
 }
 
 // specialUse returns the RFC 6154 attribute that Dovecot's default
@@ -132,13 +176,16 @@ func (f *folder) info() mailbox.Folder {
 		Modseq:      f.modseq,
 		Modified:    f.modified,
 		UIDValidity: f.uidValidity,
+		UIDNext:     f.uidNext,
 	}
 }
 
-// add puts m into f and the ID index, keeping the counts.
+// add puts m into f and the ID and UID indexes, keeping the counts.
+// m.m.UID must be set (takeUID for a message entering f).
 func (mb *mbox) add(f *folder, m *message) {
 	m.m.Folder = f.path
 	f.msgs[m.m.Name] = m
+	f.byUID[m.m.UID] = m
 	f.size += m.m.Size
 	if m.m.Flags&mailbox.FlagSeen == 0 {
 		f.unseen++
@@ -151,6 +198,7 @@ func (mb *mbox) add(f *folder, m *message) {
 // caller releases the bytes if the message is gone for good.
 func (mb *mbox) remove(f *folder, m *message) {
 	delete(f.msgs, m.m.Name)
+	delete(f.byUID, m.m.UID)
 	f.size -= m.m.Size
 	if m.m.Flags&mailbox.FlagSeen == 0 {
 		f.unseen--

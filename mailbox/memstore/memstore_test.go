@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -303,4 +305,67 @@ func FuzzDerivedName(f *testing.F) {
 			t.Fatalf("derivedName(%q) leaves no room for a -2 suffix", subject)
 		}
 	})
+}
+
+// TestUIDsExhausted: when a folder's UIDs run out (UIDNext cannot pass
+// the largest uint32), the folder is renumbered 1…n in its order under
+// a new UIDValidity, and the arrival gets the next UID.
+func TestUIDsExhausted(t *testing.T) {
+	ctx := t.Context()
+	s := New()
+	defer s.Close()
+	mbi, err := s.Mailbox(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := mbi.(*mbox)
+	for _, n := range []string{"a", "b", "c"} {
+		if _, err := mb.Append(ctx, mailbox.Inbox, bytes.NewReader(raw(n)), mailbox.AppendOptions{Name: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Jump to the end of the UID space, as four billion arrivals would.
+	mb.mu.Lock()
+	mb.folders[mailbox.Inbox].uidNext = math.MaxUint32 - 1
+	mb.mu.Unlock()
+	d, err := mb.Append(ctx, mailbox.Inbox, bytes.NewReader(raw("d")), mailbox.AppendOptions{Name: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := mb.Folder(ctx, mailbox.Inbox)
+	if d.UID != math.MaxUint32-1 || before.UIDNext != math.MaxUint32 {
+		t.Fatalf("last UID %d, UIDNext %d; want %d and %d", d.UID, before.UIDNext, uint32(math.MaxUint32-1), uint32(math.MaxUint32))
+	}
+	// No room for another UID: renumber, then take the next.
+	e, err := mb.Copy(ctx, mailbox.Inbox, "a", mailbox.Inbox, "e", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := mb.Folder(ctx, mailbox.Inbox)
+	if after.UIDValidity == before.UIDValidity || after.UIDValidity == 0 {
+		t.Errorf("UIDValidity %d after renumbering, was %d", after.UIDValidity, before.UIDValidity)
+	}
+	if e.UID != 5 || after.UIDNext != 6 {
+		t.Errorf("after renumbering: new UID %d, UIDNext %d; want 5 and 6", e.UID, after.UIDNext)
+	}
+	l, err := mb.List(ctx, mailbox.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, m := range l {
+		got = append(got, m.Name)
+		if m.UID != uint32(i+1) {
+			t.Errorf("%s: UID %d, want %d", m.Name, m.UID, i+1)
+		}
+		if sm, err := mb.StatUID(ctx, mailbox.Inbox, m.UID); err != nil || sm.Name != m.Name {
+			t.Errorf("StatUID(%d) = %q, %v; want %q", m.UID, sm.Name, err, m.Name)
+		}
+	}
+	if want := []string{"a", "b", "c", "d", "e"}; !slices.Equal(got, want) {
+		t.Errorf("order after renumbering %q, want %q", got, want)
+	}
+	if _, err := mb.StatUID(ctx, mailbox.Inbox, math.MaxUint32-1); !errors.Is(err, mailbox.ErrNotFound) {
+		t.Errorf("StatUID of a UID from before the renumbering: %v", err)
+	}
 }

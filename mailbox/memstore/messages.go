@@ -83,7 +83,7 @@ func (mb *mbox) List(ctx context.Context, folder string) ([]mailbox.Message, err
 		for _, m := range f.msgs {
 			l = append(l, m.m)
 		}
-		slices.SortFunc(l, func(a, b mailbox.Message) int { return cmp.Compare(a.ID, b.ID) })
+		slices.SortFunc(l, func(a, b mailbox.Message) int { return cmp.Compare(a.UID, b.UID) })
 		f.list = l
 	}
 	return f.list, nil
@@ -111,6 +111,23 @@ func (mb *mbox) StatID(ctx context.Context, id uint64) (mailbox.Message, error) 
 	m := mb.byID[id]
 	if m == nil {
 		return mailbox.Message{}, fmt.Errorf("memstore: message id %d: %w", id, mailbox.ErrNotFound)
+	}
+	return m.m, nil
+}
+
+func (mb *mbox) StatUID(ctx context.Context, folder string, uid uint32) (mailbox.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return mailbox.Message{}, err
+	}
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	f, err := mb.folder(folder)
+	if err != nil {
+		return mailbox.Message{}, err
+	}
+	m := f.byUID[uid]
+	if m == nil {
+		return mailbox.Message{}, fmt.Errorf("memstore: message uid %d in %q: %w", uid, folder, mailbox.ErrNotFound)
 	}
 	return m.m, nil
 }
@@ -281,6 +298,7 @@ func (mb *mbox) insert(folder string, data []byte, env mailbox.Envelope, opts ma
 		mb.s.release(old.m.Size)
 	}
 	m.m.HasDeadProps = len(m.props) > 0
+	m.m.UID = mb.takeUID(f) // new content: a new UID, even under an old name
 	mb.add(f, m)
 	f.touch(ms, t)
 	return m, nil
@@ -344,6 +362,7 @@ func (mb *mbox) Copy(ctx context.Context, folder, name, dstFolder, dstName strin
 		mb.remove(dst, old)
 		mb.s.release(old.m.Size)
 	}
+	c.m.UID = mb.takeUID(dst)
 	mb.add(dst, c)
 	dst.touch(ms, t)
 	return c.m, nil
@@ -373,6 +392,11 @@ func (mb *mbox) Move(ctx context.Context, folder, name, dstFolder, dstName strin
 	}
 	mb.remove(src, m)
 	m.m.Name, m.m.Modseq, m.m.Modified = dstName, ms, t
+	if dst != src {
+		// RFC 3501 §2.3.1.1: a message entering a folder gets a new UID
+		// there; a rename within the folder keeps its UID.
+		m.m.UID = mb.takeUID(dst)
+	}
 	mb.add(dst, m)
 	src.touch(ms, t)
 	dst.touch(ms, t)
