@@ -333,3 +333,39 @@ func TestAllpropOmitsInapplicable(t *testing.T) {
 		t.Errorf("allprop on a folder:\n%s", body)
 	}
 }
+
+func TestExchangeIndexProps(t *testing.T) {
+	ts := newTestServer(t, dav.Config{})
+	seed(t, ts, "alice", mailbox.Inbox, sampleMsg, 0)
+	m2 := seed(t, ts, "alice", mailbox.Inbox, sampleMsg, mailbox.FlagSeen|mailbox.FlagFlagged)
+	mb, _ := ts.store.Mailbox(context.Background(), "alice")
+	f, _ := mb.Folder(context.Background(), mailbox.Inbox)
+	body := `<D:propfind xmlns:D="DAV:" xmlns:e="http://schemas.microsoft.com/mapi/proptag/" xmlns:r="http://schemas.microsoft.com/repl/"><D:prop><e:x0e230003/><e:x0e080003/><e:x0e070003/><e:x10900003/><e:x10f3001f/><e:x67510003/><r:contenttag/><D:objectcount/><D:isfolder/></D:prop></D:propfind>`
+	_, got := do(t, ts, "PROPFIND", "/exchange/alice/Inbox/", body, "Depth", "1")
+	for _, want := range []string{
+		fmt.Sprintf(`<e:x0e230003 b:dt="int">%d</e:x0e230003><e:x0e080003 b:dt="int">%d</e:x0e080003><e:x0e070003 b:dt="int">1</e:x0e070003><e:x10900003 b:dt="int">2</e:x10900003><e:x10f3001f>%s</e:x10f3001f>`, m2.UID, m2.Size, xmlEsc(m2.Name)),
+		fmt.Sprintf(`<e:x67510003 b:dt="int">%d</e:x67510003>`, f.UIDNext),
+		`<a:objectcount b:dt="int">2</a:objectcount>`,
+		`<a:isfolder b:dt="boolean">1</a:isfolder>`,
+		`<i:contenttag>`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("response lacks %q:\n%s", want, got)
+		}
+	}
+	if m2.UID == 0 || f.UIDNext <= m2.UID {
+		t.Errorf("UID %d, UIDNext %d", m2.UID, f.UIDNext)
+	}
+	// The ctag moves with every change in the folder.
+	ctag := regexp.MustCompile(`<i:contenttag>([^<]*)<`)
+	before := ctag.FindStringSubmatch(got)[1]
+	mb.SetFlags(context.Background(), mailbox.Inbox, m2.Name, mailbox.FlagSeen, false)
+	_, got = do(t, ts, "PROPFIND", "/exchange/alice/Inbox/", body, "Depth", "0")
+	if after := ctag.FindStringSubmatch(got)[1]; after == before {
+		t.Errorf("contenttag %q did not change after a flag change", after)
+	}
+}
+
+func xmlEsc(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}

@@ -3,6 +3,7 @@ package dav
 import (
 	"context"
 	"encoding/xml"
+	"strconv"
 	"time"
 
 	"github.com/davmail/davmail/mailbox"
@@ -155,6 +156,68 @@ var liveProps = []liveProp{
 	})},
 	{name: xml.Name{Space: nsHeader, Local: "message-id"}, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
 		return appendXMLText(b, m.Envelope.MessageID)
+	})},
+	// Exchange / MAPI properties with data in the index (exchange-webdav.md
+	// §4.2, §4.3). Not in allprop: generic clients never ask for them.
+	{name: xml.Name{Space: nsMAPI, Local: "x0e230003"}, dt: "int", appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendInt(b, int64(m.UID)) // PR_INTERNET_ARTICLE_NUMBER: the IMAP UID
+	})},
+	{name: xml.Name{Space: nsMAPI, Local: "x0e080003"}, dt: "int", appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendInt(b, m.Size) // PR_MESSAGE_SIZE
+	})},
+	{name: xml.Name{Space: nsMAPI, Local: "x0e060040"}, dt: "dateTime.tz", appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendExchangeDate(b, m.InternalDate) // PR_MESSAGE_DELIVERY_TIME
+	})},
+	{name: xml.Name{Space: nsMAPI, Local: "x10f3001f"}, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return appendXMLText(b, m.Name) // PR_URL_COMP_NAME, not URL-encoded
+	})},
+	{name: xml.Name{Space: nsMAPI, Local: "x0e070003"}, dt: "int", appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		// PR_MESSAGE_FLAGS: MSGFLAG_READ 0x1, MSGFLAG_UNSENT 0x8
+		n := int64(0)
+		if m.Flags&mailbox.FlagSeen != 0 {
+			n |= 1
+		}
+		if m.Flags&mailbox.FlagDraft != 0 {
+			n |= 8
+		}
+		return appendInt(b, n)
+	})},
+	{name: xml.Name{Space: nsMAPI, Local: "x10900003"}, dt: "int", appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		if m.Flags&mailbox.FlagFlagged != 0 { // PR_FLAG_STATUS: 2 = flagged
+			return append(b, '2')
+		}
+		return append(b, '0')
+	})},
+	{name: xml.Name{Space: nsDAV, Local: "uid"}, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
+		return strconv.AppendUint(b, m.ID, 36) // stable across moves
+	})},
+	{name: xml.Name{Space: nsDAV, Local: "contentclass"}, appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		if r.msg != nil {
+			return append(b, "urn:content-classes:message"...), true
+		}
+		return append(b, "urn:content-classes:mailfolder"...), true
+	}},
+	{name: xml.Name{Space: nsDAV, Local: "isfolder"}, dt: "boolean", appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		return appendBool(b, r.folder != nil), true
+	}},
+	{name: xml.Name{Space: nsDAV, Local: "ishidden"}, dt: "boolean", appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		return append(b, '0'), true
+	}},
+	{name: xml.Name{Space: nsDAV, Local: "objectcount"}, dt: "int", appendValue: folderOnly(func(b []byte, c *renderCtx, f *mailbox.Folder) []byte {
+		return appendInt(b, int64(f.Messages))
+	})},
+	{name: xml.Name{Space: nsMAPI, Local: "x67510003"}, dt: "int", appendValue: folderOnly(func(b []byte, c *renderCtx, f *mailbox.Folder) []byte {
+		return appendInt(b, int64(f.UIDNext)) // PR_ARTICLE_NUM_NEXT: IMAP UIDNEXT
+	})},
+	{name: xml.Name{Space: nsRepl, Local: "contenttag"}, appendValue: folderOnly(func(b []byte, c *renderCtx, f *mailbox.Folder) []byte {
+		// The ctag: changes with every change in the folder (Modseq),
+		// and with a new UIDValidity.
+		b = strconv.AppendUint(b, uint64(f.UIDValidity), 36)
+		b = append(b, '-')
+		return strconv.AppendUint(b, f.Modseq, 36)
+	})},
+	{name: xml.Name{Space: nsExchange, Local: "outlookfolderclass"}, appendValue: folderOnly(func(b []byte, c *renderCtx, f *mailbox.Folder) []byte {
+		return append(b, "IPF.Note"...)
 	})},
 	// oversized marks legacy messages above max-message-size: listed with
 	// their exact size, but GET of the whole message is refused.

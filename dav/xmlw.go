@@ -17,13 +17,14 @@ const (
 	nsMAPI     = "http://schemas.microsoft.com/mapi/proptag/"
 	nsExchange = "http://schemas.microsoft.com/exchange/"
 	nsHeader   = "urn:schemas:mailheader:"
+	nsRepl     = "http://schemas.microsoft.com/repl/"
 	// nsDavmail holds davmail's own properties (the oversized marker).
 	nsDavmail = "urn:schemas:davmail:"
 )
 
 var knownPrefixes = []struct{ ns, prefix string }{
 	{nsDAV, "a"}, {nsDT, "b"}, {nsXMLV, "c"}, {nsHTTPMail, "d"}, {nsMAPI, "e"},
-	{nsExchange, "f"}, {nsHeader, "g"}, {nsDavmail, "h"},
+	{nsExchange, "f"}, {nsHeader, "g"}, {nsDavmail, "h"}, {nsRepl, "i"},
 }
 
 func prefixOf(ns string) string {

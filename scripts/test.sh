@@ -14,7 +14,8 @@
 #   fuzz   each fuzz target for FUZZTIME; by default 10s each, shortened so
 #          that all of them fuzz FUZZ_BUDGET seconds at most (default 180,
 #          which keeps the step, builds included, around 5 minutes on 2 CPUs).
-#   bench  every benchmark once, short mode (BENCH=0 skips).
+#   bench  every benchmark once, short mode, then bench/run.sh -short
+#          (davmail beside Apache and Dovecot; BENCH=0 skips both).
 #
 # Every step runs even after a failure; the last line is
 # "test.sh: N passed, M failed" and the exit status is non-zero when M > 0.
@@ -206,6 +207,10 @@ run_fuzz() {
 }
 
 bench() { go test -short -run '^$' -bench . -benchtime 1x -timeout 15m ./...; }
+# compare: davmail beside Apache mod_dav and Dovecot in the same run, CI
+# size (20,000 messages, 20 MB); informative, so not -strict (machines are
+# noisy; bench/README.md has the full-size figures and how to run them).
+compare() { bench/run.sh -short -runs 3 -out "${TMPDIR:-/tmp}/davmail-bench-short.json"; }
 
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(peers check test fuzz bench)
@@ -225,6 +230,7 @@ for s in "${steps[@]}"; do
 			log "BENCH=0: benchmarks skipped"
 		else
 			step "benchmarks" bench
+			step "compare with Apache and Dovecot" compare
 		fi
 		;;
 	*)
