@@ -369,3 +369,37 @@ func TestExchangeIndexProps(t *testing.T) {
 func xmlEsc(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
+
+func TestRootSpecialFolders(t *testing.T) {
+	ts := newTestServer(t, dav.Config{})
+	mb, _ := ts.store.Mailbox(context.Background(), "alice")
+	for _, f := range []string{"Sent", "Trash", "Drafts", "Archive"} {
+		if err := mb.CreateFolder(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What DavMail asks at login (exchange-webdav.md §11 step 7).
+	body := `<D:propfind xmlns:D="DAV:"><D:prop><inbox xmlns="urn:schemas:httpmail:"/><deleteditems xmlns="urn:schemas:httpmail:"/><sentitems xmlns="urn:schemas:httpmail:"/><sendmsg xmlns="urn:schemas:httpmail:"/><drafts xmlns="urn:schemas:httpmail:"/><calendar xmlns="urn:schemas:httpmail:"/><outbox xmlns="urn:schemas:httpmail:"/><msgfolderroot xmlns="urn:schemas:httpmail:"/></D:prop></D:propfind>`
+	resp, got := do(t, ts, "PROPFIND", "/exchange/alice/", body, "Depth", "0")
+	if resp.StatusCode != http.StatusMultiStatus {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	base := ts.URL + "/exchange/alice"
+	for _, want := range []string{
+		"<d:inbox>" + base + "/Inbox</d:inbox>",
+		"<d:deleteditems>" + base + "/Trash</d:deleteditems>",
+		"<d:sentitems>" + base + "/Sent</d:sentitems>",
+		"<d:drafts>" + base + "/Drafts</d:drafts>",
+		"<d:msgfolderroot>" + base + "/</d:msgfolderroot>",
+		"<d:sendmsg/>", "<d:calendar/>", "<d:outbox/>", // absent: in the 404 propstat
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("root discovery lacks %q:\n%s", want, got)
+		}
+	}
+	// On a folder, the root-only properties are absent.
+	_, got = do(t, ts, "PROPFIND", "/exchange/alice/Inbox/", body, "Depth", "0")
+	if strings.Contains(got, "<d:inbox>") {
+		t.Errorf("folder answers root-only property:\n%s", got)
+	}
+}

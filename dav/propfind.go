@@ -138,6 +138,7 @@ func (h *Handler) writeMultistatus(w http.ResponseWriter, r *http.Request, rq *r
 	ctx := r.Context()
 	rc := &renderCtx{h: h, now: time.Now(), ctx: ctx, mb: rq.mb}
 	ms := &msRenderer{h: h, rc: rc, req: req, rq: rq, base: baseURL(r) + h.cfg.Prefix}
+	rc.root = appendEscaped([]byte(ms.base), rq.user)
 	for _, n := range req.props {
 		i, ok := livePropIndex[n]
 		if !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/davmail/davmail/mailbox"
@@ -25,6 +26,43 @@ type renderCtx struct {
 	locks   []lockView // active locks on the resource, for lockdiscovery
 	now     time.Time
 	folders []mailbox.Folder // loaded on first need (hassubs)
+	// root is the absolute URL of the mailbox root, without the final "/".
+	root []byte
+}
+
+// rootFolderProp is an httpmail: property of the mailbox root whose value
+// is the absolute URL of the folder with the given special use ("\\Inbox"
+// is INBOX; a name without a backslash is a top-level folder of that name).
+func rootFolderProp(local, use string) liveProp {
+	return liveProp{name: xml.Name{Space: nsHTTPMail, Local: local}, appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		if r.folder == nil || r.folder.Path != "" {
+			return b, false
+		}
+		path := ""
+		switch {
+		case use == "\\Inbox":
+			path = mailbox.Inbox
+		default:
+			if c.folders == nil {
+				c.h.hasSubfolders(c, "") // loads c.folders
+			}
+			for _, f := range c.folders {
+				if (use[0] == '\\' && f.SpecialUse == use && mailbox.Parent(f.Path) == "") || f.Path == use {
+					path = f.Path
+					break
+				}
+			}
+		}
+		if path == "" {
+			return b, false
+		}
+		b = append(b, c.root...)
+		for _, seg := range strings.Split(folderURLPath(path), "/") {
+			b = append(b, '/')
+			b = appendEscaped(b, seg)
+		}
+		return b, true
+	}}
 }
 
 // liveProp is a property computed from the index. appendValue appends the
@@ -219,6 +257,23 @@ var liveProps = []liveProp{
 	{name: xml.Name{Space: nsExchange, Local: "outlookfolderclass"}, appendValue: folderOnly(func(b []byte, c *renderCtx, f *mailbox.Folder) []byte {
 		return append(b, "IPF.Note"...)
 	})},
+	// Special-folder URLs on the mailbox root (exchange-webdav.md §1.4),
+	// mapped from RFC 6154 special-use attributes (Dovecot's Sent, Trash,
+	// Drafts, Junk). A folder the store does not have is left out (404),
+	// which is how Exchange says "absent"; calendar, contacts, tasks and the
+	// submission URI are absent until the gateway serves them.
+	rootFolderProp("inbox", "\\Inbox"),
+	rootFolderProp("drafts", "\\Drafts"),
+	rootFolderProp("sentitems", "\\Sent"),
+	rootFolderProp("deleteditems", "\\Trash"),
+	rootFolderProp("junkemail", "\\Junk"),
+	rootFolderProp("outbox", "Outbox"),
+	{name: xml.Name{Space: nsHTTPMail, Local: "msgfolderroot"}, appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		if r.folder == nil || r.folder.Path != "" {
+			return b, false
+		}
+		return append(append(b, c.root...), '/'), true
+	}},
 	// oversized marks legacy messages above max-message-size: listed with
 	// their exact size, but GET of the whole message is refused.
 	{name: xml.Name{Space: nsDavmail, Local: "oversized"}, dt: "boolean", allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
