@@ -2,10 +2,8 @@ package maildir
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -115,43 +113,9 @@ func (b *mbox) patchProps(ctx context.Context, folder, name string, set []mailbo
 	})
 }
 
-// patchPropList returns cur with remove and then set applied (a name in
-// both ends up set), sorted by (Space, Local), or ErrTooManyProps when
-// the result is over mailbox.MaxDeadProps or mailbox.MaxDeadPropBytes.
-// cur is not modified. The same rules as memstore.
+// patchPropList applies a dead-property patch with the caps every backend shares.
 func patchPropList(cur []mailbox.Prop, set []mailbox.Prop, remove []mailbox.PropName) ([]mailbox.Prop, error) {
-	byName := make(map[mailbox.PropName]mailbox.Prop, len(cur)+len(set))
-	for _, p := range cur {
-		byName[mailbox.PropName{Space: p.Space, Local: p.Local}] = p
-	}
-	for _, n := range remove {
-		delete(byName, n)
-	}
-	for _, p := range set {
-		byName[mailbox.PropName{Space: p.Space, Local: p.Local}] = p
-		if len(byName) > mailbox.MaxDeadProps {
-			break // enough to refuse; keeps this map bounded whatever the input
-		}
-	}
-	if len(byName) > mailbox.MaxDeadProps {
-		return nil, fmt.Errorf("maildir: more than %d dead properties: %w", mailbox.MaxDeadProps, mailbox.ErrTooManyProps)
-	}
-	total := 0
-	out := make([]mailbox.Prop, 0, len(byName))
-	for _, p := range byName {
-		total += len(p.Space) + len(p.Local) + len(p.XML) + len(p.Lang)
-		out = append(out, p)
-	}
-	if total > mailbox.MaxDeadPropBytes {
-		return nil, fmt.Errorf("maildir: %d bytes of dead properties, at most %d: %w", total, mailbox.MaxDeadPropBytes, mailbox.ErrTooManyProps)
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	slices.SortFunc(out, func(a, b mailbox.Prop) int {
-		return cmp.Or(cmp.Compare(a.Space, b.Space), cmp.Compare(a.Local, b.Local))
-	})
-	return out, nil
+	return mailbox.MergeProps(cur, set, remove)
 }
 
 // copyProps copies the dead properties of message src to dst.
