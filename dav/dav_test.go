@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -46,7 +47,7 @@ func seed(t *testing.T, ts *testServer, user, folder, raw string, flags mailbox.
 		t.Fatal(err)
 	}
 	if folder != mailbox.Inbox {
-		if err := mb.CreateFolder(context.Background(), folder); err != nil && err != mailbox.ErrExists {
+		if err := mb.CreateFolder(context.Background(), folder); err != nil && !errors.Is(err, mailbox.ErrExists) {
 			t.Fatal(err)
 		}
 	}

@@ -42,11 +42,19 @@ func statusOf(err error) (code int, msg string) {
 	var he *httpError
 	var le *limits.Error
 	var mbe *http.MaxBytesError
+	// Typed errors of other packages (exsql's syntax and range errors)
+	// carry their status.
+	var hs interface {
+		error
+		HTTPStatus() int
+	}
 	switch {
 	case errors.As(err, &he):
 		return he.Code, he.Msg
 	case errors.As(err, &le):
 		return le.Status, le.Error()
+	case errors.As(err, &hs):
+		return hs.HTTPStatus(), err.Error()
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, "request body too large"
 	case errors.Is(err, mailbox.ErrNotFound):

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/davmail/davmail/internal/reqlog"
@@ -41,7 +42,7 @@ func New(cfg Config) (*Handler, error) {
 func (h *Handler) LockCount() int { return h.locks.Len() }
 
 // allowMethods is the Allow header (RFC 7231 §7.4.1).
-const allowMethods = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK"
+const allowMethods = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, SEARCH"
 
 // target is what a URL names in the mailbox.
 type target struct {
@@ -156,6 +157,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		return h.lock(w, r, rq)
 	case "UNLOCK":
 		return h.unlock(w, r, rq)
+	case "SEARCH":
+		return h.search(w, r, rq)
 	}
 	w.Header().Set("Allow", allowMethods)
 	return errorf(http.StatusMethodNotAllowed, "method %s is not supported here", r.Method)
@@ -183,6 +186,9 @@ func (h *Handler) resolve(ctx context.Context, rq *request, segs []string, trail
 		}
 		t.folder, t.isFolder, t.exists = f, true, true
 		return nil
+	}
+	if segs[0] == flatURLSpace {
+		return h.resolvePermanent(ctx, rq, segs)
 	}
 	path := urlToFolder(segs)
 	f, err := rq.mb.Folder(ctx, path)
@@ -235,4 +241,29 @@ func (h *Handler) stateOfURL(r *http.Request, rq *request, raw string) (resource
 		return resourceState{}, false
 	}
 	return other.state(), true
+}
+
+// resolvePermanent resolves /exchange/<user>/-FlatUrlSpace-/<id>, the
+// permanent URL of a message (exchange-webdav.md §1.3): the ID survives
+// moves and renames, so DavMail's writes through it find the message
+// wherever it went.
+func (h *Handler) resolvePermanent(ctx context.Context, rq *request, segs []string) error {
+	t := &rq.target
+	if len(segs) != 2 {
+		return errorf(http.StatusNotFound, "a permanent URL is %s%s/%s/<id>", h.cfg.Prefix, rq.user, flatURLSpace)
+	}
+	id, err := strconv.ParseUint(segs[1], 36, 64)
+	if err != nil {
+		return errorf(http.StatusNotFound, "no message has the permanent id %q", segs[1])
+	}
+	m, err := rq.mb.StatID(ctx, id)
+	if err != nil {
+		return err
+	}
+	t.segs = []string{folderURLPath(m.Folder), m.Name}
+	if strings.Contains(t.segs[0], "/") {
+		t.segs = append(strings.Split(t.segs[0], "/"), m.Name)
+	}
+	t.msg, t.exists, t.parent, t.parentExists, t.name = &m, true, m.Folder, true, m.Name
+	return nil
 }

@@ -34,7 +34,10 @@ func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, rq *request)
 	failed := false
 	var set []mailbox.Prop
 	var remove []mailbox.PropName
-	var seen *bool
+	// Flags the patch sets and clears: httpmail:read and the MAPI flag
+	// properties all map to store flags, so they stay consistent with
+	// each other (exchange-webdav.md §4.3).
+	var addF, clearF mailbox.Flags
 	// Instructions apply in document order (RFC 4918 §9.2): for a
 	// property named twice, the last instruction decides.
 	last := make(map[xml.Name]int, len(patches))
@@ -48,9 +51,9 @@ func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, rq *request)
 		}
 		n := xmlName(p.prop)
 		switch {
-		case n == propRead && t.msg != nil:
-			v := !p.remove && parseBoolValue(p.prop.XML)
-			seen = &v
+		case t.msg != nil && flagProp(n):
+			a, c := flagPatch(n, p.remove, strings.TrimSpace(p.prop.XML))
+			addF, clearF = (addF&^c)|a, (clearF&^a)|c
 			status[i] = http.StatusOK
 		case protectedProp(n):
 			status[i] = http.StatusForbidden
@@ -76,7 +79,7 @@ func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, rq *request)
 				status[i] = http.StatusInsufficientStorage
 			}
 			failed = true
-			seen = nil
+			addF, clearF = 0, 0
 		}
 	}
 	if failed {
@@ -85,9 +88,16 @@ func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, rq *request)
 				status[i] = http.StatusFailedDependency
 			}
 		}
-	} else if seen != nil {
-		if _, err := rq.mb.SetFlags(r.Context(), folder, name, mailbox.FlagSeen, *seen); err != nil {
-			return err
+	} else {
+		if addF != 0 {
+			if _, err := rq.mb.SetFlags(r.Context(), folder, name, addF, true); err != nil {
+				return err
+			}
+		}
+		if clearF != 0 {
+			if _, err := rq.mb.SetFlags(r.Context(), folder, name, clearF, false); err != nil {
+				return err
+			}
 		}
 	}
 	b := []byte(multistatusOpen)
@@ -132,4 +142,64 @@ func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, rq *request)
 func parseBoolValue(s string) bool {
 	s = strings.TrimSpace(s)
 	return s == "1" || strings.EqualFold(s, "true")
+}
+
+var (
+	propDeletedName  = splitProp(propDeleted)
+	propFlagStatus   = xml.Name{Space: nsMAPI, Local: "x10900003"}
+	propMessageFlags = xml.Name{Space: nsMAPI, Local: "x0e070003"}
+	propLastVerb     = xml.Name{Space: nsMAPI, Local: "x10810003"}
+)
+
+// flagProp reports whether n is a message property stored as flags.
+func flagProp(n xml.Name) bool {
+	return n == propRead || n == propDeletedName || n == propFlagStatus || n == propMessageFlags || n == propLastVerb
+}
+
+// flagPatch returns the flags to add and to clear for setting (or, with
+// remove, removing) property n to v (exchange-webdav.md §4.3, §11.1).
+func flagPatch(n xml.Name, remove bool, v string) (add, clear mailbox.Flags) {
+	num, _ := strconv.ParseInt(v, 10, 64)
+	switch n {
+	case propRead:
+		if !remove && parseBoolValue(v) {
+			return mailbox.FlagSeen, 0
+		}
+		return 0, mailbox.FlagSeen
+	case propDeletedName: // DavMail: "1" marks \Deleted, removal undeletes
+		if !remove && v == "1" {
+			return mailbox.FlagDeleted, 0
+		}
+		return 0, mailbox.FlagDeleted
+	case propFlagStatus: // PR_FLAG_STATUS: 2 = flagged
+		if !remove && num == 2 {
+			return mailbox.FlagFlagged, 0
+		}
+		return 0, mailbox.FlagFlagged
+	case propMessageFlags: // PR_MESSAGE_FLAGS: 0x1 read, 0x8 unsent (draft)
+		if remove {
+			return 0, 0
+		}
+		if num&1 != 0 {
+			add |= mailbox.FlagSeen
+		} else {
+			clear |= mailbox.FlagSeen
+		}
+		if num&8 != 0 {
+			add |= mailbox.FlagDraft
+		} else {
+			clear |= mailbox.FlagDraft
+		}
+		return add, clear
+	case propLastVerb: // 102/103 replied, 104 forwarded
+		switch {
+		case remove:
+			return 0, mailbox.FlagAnswered | mailbox.FlagPassed
+		case num == 102 || num == 103:
+			return mailbox.FlagAnswered, 0
+		case num == 104:
+			return mailbox.FlagPassed, 0
+		}
+	}
+	return 0, 0
 }
