@@ -91,6 +91,17 @@ func (h *Handler) copyMove(w http.ResponseWriter, r *http.Request, rq *request) 
 	} else if !dst.parentExists {
 		return errorf(http.StatusConflict, "the destination's parent folder does not exist")
 	}
+	if dst.exists && !src.isFolder && !dst.isFolder && strings.EqualFold(strings.TrimSpace(r.Header.Get("Allow-Rename")), "t") {
+		// Allow-Rename: t (exchange-webdav.md §3.2): keep both, give the
+		// copy a free name and say where in Location.
+		dst.name = mailbox.UniqueName(dst.name, func(n string) bool {
+			_, err := rq.mb.Stat(r.Context(), dst.parent, n)
+			return err == nil
+		})
+		dst.segs = append(append([]string(nil), dst.segs[:len(dst.segs)-1]...), dst.name)
+		dst.exists, dst.msg = false, nil
+		dstLP = dreq.lockPathMsg(dst.parent, dst.name)
+	}
 	if dst.exists && !overwrite {
 		return errorf(http.StatusPreconditionFailed, "the destination exists and Overwrite is F")
 	}

@@ -137,7 +137,7 @@ func (h *Handler) collect(ctx context.Context, mb mailbox.Mailbox, f mailbox.Fol
 func (h *Handler) writeMultistatus(w http.ResponseWriter, r *http.Request, rq *request, req *propfindRequest, l *listing) error {
 	ctx := r.Context()
 	rc := &renderCtx{h: h, now: time.Now(), ctx: ctx, mb: rq.mb}
-	ms := &msRenderer{h: h, rc: rc, req: req, rq: rq, base: baseURL(r) + h.cfg.Prefix}
+	ms := &msRenderer{h: h, rc: rc, req: req, rq: rq, base: baseURL(r) + h.cfg.Prefix, brief: isBrief(r)}
 	rc.root = appendEscaped([]byte(ms.base), rq.user)
 	for _, n := range req.props {
 		i, ok := livePropIndex[n]
@@ -191,6 +191,8 @@ type msRenderer struct {
 	plan []planItem
 	href []byte
 	res  resource
+	// brief leaves out the 404 propstat (Brief: t).
+	brief bool
 }
 
 type planItem struct {
@@ -336,7 +338,7 @@ func (m *msRenderer) entry(out io.Writer, res *resource, href []byte) error {
 		}
 	}
 	b = append(b, "</a:prop><a:status>HTTP/1.1 200 OK</a:status></a:propstat>"...)
-	if len(m.missing) > 0 {
+	if len(m.missing) > 0 && !m.brief {
 		b = append(b, "<a:propstat><a:prop>"...)
 		b = append(b, m.missing...)
 		b = append(b, "</a:prop><a:status>HTTP/1.1 404 Resource Not Found</a:status></a:propstat>"...)

@@ -20,15 +20,30 @@ var propRead = xml.Name{Space: nsHTTPMail, Local: "read"}
 // property stored in the index.
 func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, rq *request) error {
 	t := &rq.target
+	var parents []string
 	if !t.exists {
-		return errorf(http.StatusNotFound, "no folder or message at this URL")
+		if err := ensureMessageParent(t); err != nil {
+			return errorf(http.StatusNotFound, "no folder or message at this URL, and no folder to create it in")
+		}
+		parents = []string{rq.lockPathFolder(t.parent)}
 	}
-	if err := h.preconditions(r, rq, []string{rq.lockPath()}, nil, nil); err != nil {
+	if err := h.preconditions(r, rq, []string{rq.lockPath()}, nil, parents); err != nil {
 		return err
 	}
 	patches, err := h.parsePropertyUpdate(r.Body)
 	if err != nil {
 		return err
+	}
+	created := false
+	if !t.exists {
+		// PROPPATCH on a URL that does not exist creates the item
+		// (exchange-webdav.md §3.2): DavMail sets properties, then PUTs
+		// the content, which keeps them.
+		m, err := rq.mb.Append(r.Context(), t.parent, strings.NewReader(""), mailbox.AppendOptions{Name: t.name})
+		if err != nil {
+			return err
+		}
+		t.msg, t.exists, created = &m, true, true
 	}
 	status := make([]int, len(patches))
 	failed := false
@@ -100,12 +115,26 @@ func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, rq *request)
 			}
 		}
 	}
+	brief := isBrief(r)
+	if brief && !failed {
+		// Brief: t and every update succeeded: a bare 200 (SDK Brief Header).
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 	b := []byte(multistatusOpen)
 	b = append(b, "<a:response><a:href>"...)
 	b = append(b, baseURL(r)...)
 	b = append(b, r.URL.EscapedPath()...)
 	b = append(b, "</a:href>"...)
+	if created {
+		// DavMail reads this status line to tell "created" (§3.2).
+		b = append(b, "<a:status>HTTP/1.1 201 Created</a:status>"...)
+	}
 	for _, code := range []int{http.StatusOK, http.StatusForbidden, http.StatusFailedDependency, http.StatusInsufficientStorage} {
+		if brief && code == http.StatusOK {
+			continue
+		}
 		any := false
 		for i, p := range patches {
 			if status[i] != code {
@@ -202,4 +231,10 @@ func flagPatch(n xml.Name, remove bool, v string) (add, clear mailbox.Flags) {
 		}
 	}
 	return 0, 0
+}
+
+// isBrief reports the Brief: t header (Exchange SDK "Brief Header"): leave
+// out the 404 propstats of PROPFIND and the 200 ones of PROPPATCH.
+func isBrief(r *http.Request) bool {
+	return strings.EqualFold(strings.TrimSpace(r.Header.Get("Brief")), "t")
 }

@@ -206,3 +206,47 @@ func TestProppatchMAPIFlags(t *testing.T) {
 		t.Errorf("after undelete and unread: %q", m.Flags)
 	}
 }
+
+// TestDavMailAppendFlow replays exchange-webdav.md §11 step 17: PROPPATCH
+// on a missing <uuid>.EML creates it, PUT then stores the content and
+// keeps the properties and flags.
+func TestDavMailAppendFlow(t *testing.T) {
+	ts := newTestServer(t, dav.Config{})
+	href := "/exchange/alice/Inbox/0f4c9a1e-uuid.EML"
+	body := `<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><x0e070003 xmlns="http://schemas.microsoft.com/mapi/proptag/">9</x0e070003><z:note xmlns:z="urn:z">kept</z:note></D:prop></D:set></D:propertyupdate>`
+	resp, b := do(t, ts, "PROPPATCH", href, body)
+	if resp.StatusCode != http.StatusMultiStatus || !strings.Contains(b, "HTTP/1.1 201 Created") {
+		t.Fatalf("PROPPATCH create: %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := do(t, ts, "PUT", href, sampleMsg, "Translate", "f", "Content-Type", "message/rfc822"); resp.StatusCode/100 != 2 {
+		t.Fatalf("PUT = %d", resp.StatusCode)
+	}
+	mb, _ := ts.store.Mailbox(context.Background(), "alice")
+	m, err := mb.Stat(context.Background(), mailbox.Inbox, "0f4c9a1e-uuid.EML")
+	if err != nil || m.Size != int64(len(sampleMsg)) || m.Flags != mailbox.FlagSeen|mailbox.FlagDraft {
+		t.Fatalf("after PUT: %+v %v", m, err)
+	}
+	if props, _ := mb.DeadProps(context.Background(), mailbox.Inbox, m.Name); len(props) != 1 || props[0].XML != "kept" {
+		t.Errorf("dead properties after PUT: %+v", props)
+	}
+	// Brief: t — a fully successful PROPPATCH may answer a bare 200, and a
+	// PROPFIND leaves out the 404 propstat.
+	resp, _ = do(t, ts, "PROPPATCH", href, `<D:propertyupdate xmlns:D="DAV:" xmlns:h="urn:schemas:httpmail:"><D:set><D:prop><h:read>0</h:read></D:prop></D:set></D:propertyupdate>`, "Brief", "t")
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("Brief PROPPATCH = %d, want 200", resp.StatusCode)
+	}
+	_, b = do(t, ts, "PROPFIND", href, `<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><D:nope/></D:prop></D:propfind>`, "Depth", "0", "Brief", "t")
+	if strings.Contains(b, "404") || !strings.Contains(b, "getetag") {
+		t.Errorf("Brief PROPFIND:\n%s", b)
+	}
+	// COPY onto an existing name with Allow-Rename: t keeps both.
+	resp, _ = do(t, ts, "COPY", href, "", "Destination", href, "Overwrite", "F", "Allow-Rename", "t")
+	if resp.StatusCode != http.StatusForbidden { // same URL: RFC 4918 §9.8.5
+		t.Errorf("COPY onto itself = %d", resp.StatusCode)
+	}
+	do(t, ts, "PUT", "/exchange/alice/Inbox/other.EML", sampleMsg)
+	resp, _ = do(t, ts, "COPY", href, "", "Destination", "/exchange/alice/Inbox/other.EML", "Overwrite", "F", "Allow-Rename", "t")
+	if resp.StatusCode != http.StatusCreated || !strings.HasSuffix(resp.Header.Get("Location"), "/Inbox/other-2.EML") {
+		t.Errorf("Allow-Rename COPY: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

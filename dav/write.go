@@ -81,9 +81,14 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, rq *request) error
 	}
 	// Chunked bodies are counted while streaming; the store removes the
 	// partial file when the limit trips (limits.Reader fails loudly).
-	m, err := rq.mb.Append(r.Context(), t.parent, r.Body, mailbox.AppendOptions{
-		Name: t.name, Replace: true, MaxSize: h.cfg.MaxMessageSize,
-	})
+	opts := mailbox.AppendOptions{Name: t.name, Replace: true, MaxSize: h.cfg.MaxMessageSize}
+	if t.msg != nil {
+		// PUT replaces the content, not the state: flags set earlier (by
+		// PROPPATCH before PUT, as DavMail's APPEND does, §11 step 17)
+		// stay, like the dead properties the store keeps.
+		opts.Flags = t.msg.Flags
+	}
+	m, err := rq.mb.Append(r.Context(), t.parent, r.Body, opts)
 	if err != nil {
 		return err
 	}
