@@ -2,7 +2,11 @@ package dav_test
 
 import (
 	"context"
+	"net/http/httptest"
+
 	"fmt"
+	"github.com/davmail/davmail/internal/reqlog"
+	"github.com/rs/zerolog"
 	"io"
 	"net/http"
 	"strings"
@@ -73,5 +77,30 @@ func BenchmarkGet(b *testing.B) {
 				resp.Body.Close()
 			}
 		})
+	}
+}
+
+// BenchmarkPropfindRoot is the PROPFIND DavMail sends on the mailbox root
+// before every IMAP command (exchange-webdav.md §11 step 8): it must cost
+// well under a millisecond of server time warm. The handler is called
+// directly, so ns/op is server time only (no socket, no client).
+func BenchmarkPropfindRoot(b *testing.B) {
+	ts := newTestServer(b, dav.Config{})
+	mb, _ := ts.store.Mailbox(context.Background(), "alice")
+	for _, f := range []string{"Sent", "Trash", "Drafts", "Archive", "Archive/2024"} {
+		mb.CreateFolder(context.Background(), f)
+	}
+	body := `<?xml version="1.0" encoding="UTF-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:displayname/><outlookfolderclass xmlns="http://schemas.microsoft.com/exchange/"/><D:hassubs/><D:nosubs/><D:objectcount/><unreadcount xmlns="urn:schemas:httpmail:"/><contenttag xmlns="http://schemas.microsoft.com/repl/"/><D:getlastmodified/><x67510003 xmlns="http://schemas.microsoft.com/mapi/proptag/"/></D:prop></D:propfind>`
+	ctx := reqlog.With(context.Background(), &reqlog.Entry{User: "alice", Log: zerolog.Nop()})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req := httptest.NewRequestWithContext(ctx, "PROPFIND", "http://127.0.0.1/exchange/alice/", strings.NewReader(body))
+		req.Header.Set("Depth", "0")
+		rec := httptest.NewRecorder()
+		ts.h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusMultiStatus {
+			b.Fatal(rec.Code)
+		}
 	}
 }

@@ -136,7 +136,7 @@ func (h *Handler) collect(ctx context.Context, mb mailbox.Mailbox, f mailbox.Fol
 // whatever the number of entries.
 func (h *Handler) writeMultistatus(w http.ResponseWriter, r *http.Request, rq *request, req *propfindRequest, l *listing) error {
 	ctx := r.Context()
-	rc := &renderCtx{h: h, now: time.Now(), ctx: ctx, mb: rq.mb}
+	rc := &renderCtx{h: h, now: time.Now(), ctx: ctx, mb: rq.mb, exchange: exchangeDialect(r)}
 	ms := &msRenderer{h: h, rc: rc, req: req, rq: rq, base: baseURL(r) + h.cfg.Prefix, brief: isBrief(r)}
 	rc.root = appendEscaped([]byte(ms.base), rq.user)
 	for _, n := range req.props {
@@ -159,7 +159,9 @@ func (h *Handler) writeMultistatus(w http.ResponseWriter, r *http.Request, rq *r
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
+	// The length is known: a small answer gets a small buffer, a big one
+	// the fixed 64 KiB that bounds memory whatever the entry count.
+	bw := bufio.NewWriterSize(w, int(min(count.n, 64<<10)))
 	ms.items = 0
 	if err := ms.render(ctx, bw, l); err != nil {
 		// Headers are out: nothing sensible can be sent any more. The
@@ -460,4 +462,13 @@ func (h *Handler) hasSubfolders(c *renderCtx, path string) bool {
 		}
 	}
 	return false
+}
+
+// exchangeDialect reports whether r comes from an Exchange-dialect client,
+// which needs Exchange's value formats where they differ from RFC 4918's
+// (only DAV:getlastmodified today): a client logged in through the OWA
+// forms login (DavMail 6 works only that way, exchange-webdav.md §0.3 #8),
+// or one that sends Exchange's Translate or Brief headers.
+func exchangeDialect(r *http.Request) bool {
+	return reqlog.From(r.Context()).Session || r.Header.Get("Translate") != "" || r.Header.Get("Brief") != ""
 }

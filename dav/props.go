@@ -28,6 +28,8 @@ type renderCtx struct {
 	folders []mailbox.Folder // loaded on first need (hassubs)
 	// root is the absolute URL of the mailbox root, without the final "/".
 	root []byte
+	// exchange selects Exchange's value formats (see exchangeDialect).
+	exchange bool
 }
 
 // rootFolderProp is an httpmail: property of the mailbox root whose value
@@ -133,6 +135,12 @@ var liveProps = []liveProp{
 		t := modified(r)
 		if t.IsZero() {
 			return b, false
+		}
+		if c.exchange {
+			// Exchange-dialect clients need milliseconds in UTC
+			// (exchange-webdav.md §0.3 #4); RFC 4918 §15.7 clients the
+			// RFC 1123 form.
+			return appendExchangeDate(b, t), true
 		}
 		return appendHTTPDate(b, t), true
 	}},

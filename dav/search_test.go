@@ -250,3 +250,18 @@ func TestDavMailAppendFlow(t *testing.T) {
 		t.Errorf("Allow-Rename COPY: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+func TestExchangeDateForExchangeClients(t *testing.T) {
+	ts := newTestServer(t, dav.Config{})
+	body := `<D:propfind xmlns:D="DAV:"><D:prop><D:getlastmodified/></D:prop></D:propfind>`
+	_, generic := do(t, ts, "PROPFIND", "/exchange/alice/Inbox", body, "Depth", "0")
+	_, exch := do(t, ts, "PROPFIND", "/exchange/alice/Inbox", body, "Depth", "0", "Translate", "f")
+	rfc1123 := regexp.MustCompile(`<a:getlastmodified>\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT</a:getlastmodified>`)
+	millis := regexp.MustCompile(`<a:getlastmodified>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z</a:getlastmodified>`)
+	if !rfc1123.MatchString(generic) {
+		t.Errorf("generic client: want RFC 1123:\n%s", generic)
+	}
+	if !millis.MatchString(exch) {
+		t.Errorf("Exchange client: want yyyy-MM-ddTHH:mm:ss.SSSZ:\n%s", exch)
+	}
+}

@@ -211,6 +211,7 @@ func (b *Basic) Wrap(next http.Handler) http.Handler {
 			if ok {
 				e := reqlog.From(r.Context())
 				e.User = user
+				_, e.Session = a.(*Sessions)
 				e.Log = e.Log.With().Str("user", user).Logger()
 				next.ServeHTTP(w, r)
 				return
