@@ -24,6 +24,9 @@ type Config struct {
 	MaxXMLBytes    int64
 	MaxXMLElements int
 	MaxXMLDepth    int
+	// Submit sends mail put or moved into the submission URI; nil
+	// refuses sending with 403.
+	Submit Submitter
 	// MaxDepthInfinity caps the responses of a Depth: infinity PROPFIND;
 	// over it the request is refused with the RFC 4918 §9.1
 	// propfind-finite-depth precondition. -1 refuses Depth: infinity always.

@@ -44,11 +44,25 @@ func (h *Handler) destination(r *http.Request, rq *request) (*request, error) {
 	return dst, nil
 }
 
+// destinationSegs returns the decoded segments below the user of the
+// Destination header, when it is in the user's own mailbox.
+func (h *Handler) destinationSegs(r *http.Request, rq *request) ([]string, bool) {
+	u, err := url.Parse(strings.ReplaceAll(r.Header.Get("Destination"), "#", "%23"))
+	if err != nil {
+		return nil, false
+	}
+	user, segs, _, ok := splitPath(u.EscapedPath(), h.cfg.Prefix)
+	return segs, ok && user == rq.user
+}
+
 func (h *Handler) copyMove(w http.ResponseWriter, r *http.Request, rq *request) error {
 	move := r.Method == "MOVE"
 	src := &rq.target
 	if !src.exists {
 		return errorf(http.StatusNotFound, "no folder or message at this URL")
+	}
+	if segs, ok := h.destinationSegs(r, rq); ok && isSubmission(segs) {
+		return h.submitStored(w, r, rq, move)
 	}
 	dreq, err := h.destination(r, rq)
 	if err != nil {

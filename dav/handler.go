@@ -135,6 +135,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rq := &request{user: user, mb: mb}
+	if isSubmission(segs) {
+		if r.Method == http.MethodPut || r.Method == http.MethodPost {
+			return h.submitPut(w, r, rq)
+		}
+		w.Header().Set("Allow", "PUT, POST")
+		return errorf(http.StatusMethodNotAllowed, "the submission URI only takes PUT, or a MOVE/COPY of a draft into it")
+	}
 	if err := h.resolve(r.Context(), rq, segs, trailing); err != nil {
 		return err
 	}

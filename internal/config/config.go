@@ -47,6 +47,13 @@ type Config struct {
 	MaxXMLDepth      int
 	MaxDepthInfinity int // -1 refuses Depth: infinity always
 
+	// Sending through the Exchange submission URI (internal/submit).
+	Relay         string // host:port; "" turns sending off
+	RelayTLS      string // none, starttls, tls
+	RelayUser     string
+	RelayPassword string // never logged
+	MailDomain    string // addresses are <user>@<MailDomain>
+
 	LogLevel  string // trace, debug, info, warn, error
 	LogFormat string // auto, json, console
 

@@ -51,6 +51,7 @@ func TestDefaults(t *testing.T) {
 		MaxMessageSize: 25 << 20, MaxResponseSize: 50 << 20,
 		MaxXMLBytes: dav.DefaultMaxXMLBytes, MaxXMLElements: dav.DefaultMaxXMLElements,
 		MaxXMLDepth: dav.DefaultMaxXMLDepth, MaxDepthInfinity: dav.DefaultMaxDepthInfinity,
+		RelayTLS: "starttls", MailDomain: "localhost",
 		LogLevel: "info", LogFormat: "auto",
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ReadTimeout: 0,
 	}

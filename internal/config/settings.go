@@ -105,6 +105,36 @@ var settings = withEnv([]setting{
 		ptr:  func(c *Config) any { return &c.MaxDepthInfinity },
 	},
 	{
+		Name: "relay", kind: kindString, Shown: "none (sending off)",
+		Help: "SMTP relay (host:port) for mail sent through the Exchange submission URI",
+		Doc:  "Mail that Exchange-dialect clients submit (PUT or MOVE to `##DavMailSubmissionURI##`) waits in a persistent queue under `<data>/queue` and is relayed here, with retries and a bounce to the sender on final failure. Empty: sending is refused with 403.",
+		ptr:  func(c *Config) any { return &c.Relay },
+	},
+	{
+		Name: "relay-tls", kind: kindEnum, Default: "starttls", choices: []string{"none", "starttls", "tls"},
+		Help: "protection of the relay connection",
+		Doc:  "`starttls` requires STARTTLS; `tls` is implicit TLS (port 465); `none` is for a relay on loopback only.",
+		ptr:  func(c *Config) any { return &c.RelayTLS },
+	},
+	{
+		Name: "relay-user", kind: kindString, Shown: "none (no AUTH)",
+		Help: "user name for AUTH PLAIN at the relay (empty: no AUTH)",
+		Doc:  "With `relay-password`. The password is never logged and is refused in clear text except to a loopback relay.",
+		ptr:  func(c *Config) any { return &c.RelayUser },
+	},
+	{
+		Name: "relay-password", kind: kindString, Shown: "none",
+		Help: "password for AUTH PLAIN at the relay (prefer the environment variable)",
+		Doc:  "Set it with `DAVMAIL_RELAY_PASSWORD` rather than a flag, which other users can see in the process list.",
+		ptr:  func(c *Config) any { return &c.RelayPassword },
+	},
+	{
+		Name: "mail-domain", kind: kindString, Default: "localhost",
+		Help: "mail domain: a user's address is <user>@<mail-domain> (or the user name itself when it holds an @)",
+		Doc:  "The From address that submitted mail may carry, and the address added when a client sends none (DavMail strips From).",
+		ptr:  func(c *Config) any { return &c.MailDomain },
+	},
+	{
 		Name: "log-level", kind: kindEnum, Default: "info", choices: []string{"trace", "debug", "info", "warn", "error"},
 		Help: "least severe log level written",
 		ptr:  func(c *Config) any { return &c.LogLevel },

@@ -58,6 +58,7 @@ type Server struct {
 	http     *http.Server
 
 	panics atomic.Int64
+	submit *submitter // nil when no relay is configured
 
 	closeOnce sync.Once
 	closeErr  error
@@ -98,7 +99,21 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 	if err != nil {
 		return nil, err
 	}
+	sub, err := openSubmitter(cfg, store, log.With().Str("component", "submit").Logger())
+	if err != nil {
+		return nil, err
+	}
+	var davSubmit dav.Submitter
+	if sub != nil {
+		davSubmit = sub
+		defer func() {
+			if err != nil { // a later step failed: release the queue's lock
+				sub.q.Close(context.Background())
+			}
+		}()
+	}
 	dh, err := dav.New(dav.Config{
+		Submit:           davSubmit,
 		Store:            store,
 		Logger:           log.With().Str("component", "dav").Logger(),
 		Prefix:           Prefix,
@@ -132,6 +147,7 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 		return nil, err
 	}
 	s := &Server{
+		submit:   sub,
 		cfg:      cfg,
 		log:      log,
 		store:    store,
@@ -207,6 +223,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			// Deadline passed: cut the remaining connections so their
 			// handlers see cancelled contexts before the store closes.
 			err = errors.Join(err, s.http.Close())
+		}
+		if s.submit != nil {
+			// Deliveries in flight finish or are cut; they resume at the
+			// next start (the queue is persistent).
+			err = errors.Join(err, s.submit.q.Close(ctx))
 		}
 		s.closeErr = errors.Join(err, s.store.Close())
 	})

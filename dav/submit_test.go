@@ -1,0 +1,93 @@
+package dav_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/davmail/davmail/dav"
+	"github.com/davmail/davmail/mailbox"
+)
+
+// fakeSubmitter records submissions; the real queue is tested in
+// internal/submit and end to end in internal/server.
+type fakeSubmitter struct {
+	mu   sync.Mutex
+	sent []string
+	ct   []string
+}
+
+func (f *fakeSubmitter) Submit(ctx context.Context, user, ct string, r io.Reader, save func(io.Reader) error) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if save != nil {
+		if err := save(strings.NewReader(string(b))); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sent = append(f.sent, user+":"+string(b))
+	f.ct = append(f.ct, ct)
+	return nil
+}
+
+func TestSubmissionURI(t *testing.T) {
+	sub := &fakeSubmitter{}
+	ts := newTestServer(t, dav.Config{Submit: sub})
+	mb, _ := ts.store.Mailbox(context.Background(), "alice")
+	for _, f := range []string{"Sent", "Drafts"} {
+		mb.CreateFolder(context.Background(), f)
+	}
+	msg := "From: alice@example.com\r\nTo: bob@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
+	// PUT, encoded and with a trailing slash.
+	if resp, b := do(t, ts, "PUT", "/exchange/alice/%23%23DavMailSubmissionURI%23%23/", msg, "Content-Type", "message/rfc822"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT submission = %d %s", resp.StatusCode, b)
+	}
+	// PUT with Saveinsent: f and the rfc821 form.
+	if resp, _ := do(t, ts, "PUT", "/exchange/alice/%23%23DavMailSubmissionURI%23%23", "MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\n\r\n"+msg, "Content-Type", "message/rfc821", "Saveinsent", "f"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT rfc821 = %d", resp.StatusCode)
+	}
+	// DavMail's SMTP DATA: PUT a draft, MOVE it to the submission URI (no slash).
+	do(t, ts, "PUT", "/exchange/alice/Drafts/d1.EML", msg)
+	if resp, _ := do(t, ts, "MOVE", "/exchange/alice/Drafts/d1.EML", "", "Destination", "/exchange/alice/%23%23DavMailSubmissionURI%23%23", "Overwrite", "F"); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("MOVE to submission = %d", resp.StatusCode)
+	}
+	if len(sub.sent) != 3 || sub.ct[1] != "message/rfc821" || !strings.HasPrefix(sub.sent[2], "alice:From: alice") {
+		t.Fatalf("submissions: %q %q", sub.sent, sub.ct)
+	}
+	if l, _ := mb.List(context.Background(), "Drafts"); len(l) != 0 {
+		t.Errorf("draft left after MOVE to the submission URI: %d", len(l))
+	}
+	if l, _ := mb.List(context.Background(), "Sent"); len(l) != 2 || l[0].Flags&mailbox.FlagSeen == 0 {
+		t.Errorf("Sent copies: %d (want 2: Saveinsent f skipped one)", len(l))
+	}
+	// Literal '#' in the request line.
+	c, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "PUT /exchange/alice/##DavMailSubmissionURI## HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWxpY2U6YWxpY2UtcHc=\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(msg), msg)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	c.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("literal # submission: %v %v", resp, err)
+	}
+	// Not listable.
+	if resp, _ := do(t, ts, "PROPFIND", "/exchange/alice/%23%23DavMailSubmissionURI%23%23/", "", "Depth", "0"); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("PROPFIND submission = %d, want 405", resp.StatusCode)
+	}
+	// Without a submitter: a clear 403.
+	ts2 := newTestServer(t, dav.Config{})
+	if resp, b := do(t, ts2, "PUT", "/exchange/alice/%23%23DavMailSubmissionURI%23%23/", msg); resp.StatusCode != http.StatusForbidden || !strings.Contains(b, "relay") {
+		t.Errorf("unconfigured sending: %d %s", resp.StatusCode, b)
+	}
+}
