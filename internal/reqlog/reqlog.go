@@ -14,13 +14,13 @@ import (
 // goroutine at a time (handlers run sequentially in the chain), so it
 // needs no lock.
 type Entry struct {
-	ID    string // request id, also sent as X-Request-Id
-	User  string // authenticated user, "" when none
+	ID   string // request id, also sent as X-Request-Id
+	User string // authenticated user, "" when none
 	// Session is true when the user was authenticated by an OWA
 	// forms-login session cookie rather than by Basic credentials: the
 	// client speaks the Exchange dialect (DavMail 6 works only this way).
 	Session bool
-	Items int64  // items listed (PROPFIND/SEARCH responses)
+	Items   int64 // items listed (PROPFIND/SEARCH responses)
 	// Refusal, when a limit refused the request: its name, value and the size seen.
 	Limit      string
 	LimitValue int64
