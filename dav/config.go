@@ -24,6 +24,10 @@ type Config struct {
 	MaxXMLBytes    int64
 	MaxXMLElements int
 	MaxXMLDepth    int
+	// Address returns a user's mail address; nil means none is known.
+	// It makes /exchange/<address>/ an alias of /exchange/<user>/
+	// (exchange-webdav.md §1.2) and answers Cmd=galfind (§2.5).
+	Address func(user string) string
 	// Submit sends mail put or moved into the submission URI; nil
 	// refuses sending with 403.
 	Submit Submitter

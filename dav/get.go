@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/davmail/davmail/limits"
-	"github.com/davmail/davmail/mailbox"
 )
 
 // maxRanges caps the ranges of one Range header: clients fetch one range
@@ -19,6 +18,9 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, rq *request) error
 	t := &rq.target
 	if !t.exists {
 		return errorf(http.StatusNotFound, "no folder or message at this URL")
+	}
+	if t.isFolder && len(t.segs) == 0 && strings.EqualFold(r.URL.Query().Get("Cmd"), "galfind") {
+		return h.galfind(w, r, rq)
 	}
 	if t.isFolder {
 		// A folder has no content; say how to use it rather than render
@@ -90,4 +92,24 @@ func ensureMessageParent(t *target) error {
 	return nil
 }
 
-var _ = mailbox.Inbox
+// galfind answers DavMail's address lookup, GET <mailbox>?Cmd=galfind&AN=
+// (exchange-webdav.md §2.5), with the caller's own entry when AN names
+// them: the gateway does not publish a directory of its other users.
+func (h *Handler) galfind(w http.ResponseWriter, r *http.Request, rq *request) error {
+	b := []byte(`<?xml version="1.0" encoding="utf-8"?>` + "\n" + `<a:response xmlns:a="DAV:">`)
+	an := r.URL.Query().Get("AN")
+	if h.cfg.Address != nil && (an == "" || strings.EqualFold(an, rq.user) || strings.EqualFold(an, h.cfg.Address(rq.user))) {
+		b = append(b, "<a:item><a:DN>"...)
+		b = appendXMLText(b, rq.user)
+		b = append(b, "</a:DN><a:AN>"...)
+		b = appendXMLText(b, rq.user)
+		b = append(b, "</a:AN><a:EM>"...)
+		b = appendXMLText(b, h.cfg.Address(rq.user))
+		b = append(b, "</a:EM></a:item>"...)
+	}
+	b = append(b, "</a:response>\n"...)
+	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+	w.Write(b)
+	return nil
+}

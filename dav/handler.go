@@ -127,6 +127,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		// The vroot itself: clients are sent to their own mailbox.
 		return h.serveVroot(w, r, authUser)
 	}
+	if user != authUser && h.cfg.Address != nil && strings.EqualFold(user, h.cfg.Address(authUser)) {
+		user = authUser // /exchange/<email>/ is an alias of /exchange/<user>/
+	}
 	if user != authUser {
 		return errorf(http.StatusForbidden, "user %s may only reach %s%s/", authUser, h.cfg.Prefix, authUser)
 	}

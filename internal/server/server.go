@@ -113,6 +113,7 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 		}()
 	}
 	dh, err := dav.New(dav.Config{
+		Address:          func(user string) string { return mailAddress(user, cfg.MailDomain) },
 		Submit:           davSubmit,
 		Store:            store,
 		Logger:           log.With().Str("component", "dav").Logger(),

@@ -45,13 +45,13 @@ func openSubmitter(cfg config.Config, store mailbox.Store, log zerolog.Logger) (
 	return &submitter{q: q, domain: cfg.MailDomain, maxSize: cfg.MaxMessageSize}, nil
 }
 
-// address is the user's mail address: the name itself when it holds an
+// mailAddress is a user's mail address: the name itself when it holds an
 // "@", else <user>@<mail-domain>.
-func (s *submitter) address(user string) string {
+func mailAddress(user, domain string) string {
 	if strings.Contains(user, "@") {
 		return user
 	}
-	return user + "@" + s.domain
+	return user + "@" + domain
 }
 
 // Submit implements dav.Submitter.
@@ -61,7 +61,7 @@ func (s *submitter) Submit(ctx context.Context, user, contentType string, r io.R
 		return err
 	}
 	defer sp.Discard()
-	acct := submit.Account{User: user, Addresses: []string{s.address(user)}}
+	acct := submit.Account{User: user, Addresses: []string{mailAddress(user, s.domain)}}
 	p := submit.Preparer{MaxMessageSize: s.maxSize}
 	var env submit.Envelope
 	if contentType == "message/rfc821" {
