@@ -42,7 +42,7 @@ func New(cfg Config) (*Handler, error) {
 func (h *Handler) LockCount() int { return h.locks.Len() }
 
 // allowMethods is the Allow header (RFC 7231 §7.4.1).
-const allowMethods = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, SEARCH"
+const allowMethods = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, SEARCH, BPROPFIND, BPROPPATCH, BDELETE, BMOVE, BCOPY"
 
 // target is what a URL names in the mailbox.
 type target struct {
@@ -169,6 +169,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		return h.unlock(w, r, rq)
 	case "SEARCH":
 		return h.search(w, r, rq)
+	case "BPROPFIND", "BPROPPATCH", "BDELETE", "BMOVE", "BCOPY":
+		return h.batch(w, r, rq)
 	}
 	w.Header().Set("Allow", allowMethods)
 	return errorf(http.StatusMethodNotAllowed, "method %s is not supported here", r.Method)

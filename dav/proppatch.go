@@ -1,6 +1,7 @@
 package dav
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"net/http"
@@ -34,19 +35,50 @@ func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, rq *request)
 	if err != nil {
 		return err
 	}
-	created := false
+	res, err := h.applyPropPatch(r.Context(), rq, patches)
+	if err != nil {
+		return err
+	}
+	brief := isBrief(r)
+	if brief && !res.failed {
+		// Brief: t and every update succeeded: a bare 200 (SDK Brief Header).
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	b := []byte(multistatusOpen)
+	b = appendPatchResponse(b, []byte(baseURL(r)+r.URL.EscapedPath()), patches, res, brief)
+	b = append(b, multistatusClose...)
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusMultiStatus)
+	w.Write(b)
+	return nil
+}
+
+// patchResult is the outcome of one property update.
+type patchResult struct {
+	status  []int // per instruction
+	failed  bool
+	created bool
+}
+
+// applyPropPatch applies patches to rq's target (creating a missing
+// message first), all or nothing (RFC 4918 §9.2).
+func (h *Handler) applyPropPatch(ctx context.Context, rq *request, patches []propPatch) (patchResult, error) {
+	t := &rq.target
+	res := patchResult{status: make([]int, len(patches))}
 	if !t.exists {
 		// PROPPATCH on a URL that does not exist creates the item
 		// (exchange-webdav.md §3.2): DavMail sets properties, then PUTs
 		// the content, which keeps them.
-		m, err := rq.mb.Append(r.Context(), t.parent, strings.NewReader(""), mailbox.AppendOptions{Name: t.name})
+		m, err := rq.mb.Append(ctx, t.parent, strings.NewReader(""), mailbox.AppendOptions{Name: t.name})
 		if err != nil {
-			return err
+			return res, err
 		}
-		t.msg, t.exists, created = &m, true, true
+		t.msg, t.exists, res.created = &m, true, true
 	}
-	status := make([]int, len(patches))
-	failed := false
+	status := res.status
 	var set []mailbox.Prop
 	var remove []mailbox.PropName
 	// Flags the patch sets and clears: httpmail:read and the MAPI flag
@@ -72,7 +104,7 @@ func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, rq *request)
 			status[i] = http.StatusOK
 		case protectedProp(n):
 			status[i] = http.StatusForbidden
-			failed = true
+			res.failed = true
 		case p.remove:
 			remove = append(remove, mailbox.PropName{Space: n.Space, Local: n.Local})
 			status[i] = http.StatusOK
@@ -85,49 +117,46 @@ func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, rq *request)
 	if t.isFolder {
 		folder, name = t.folder.Path, ""
 	}
-	if !failed && (len(set) > 0 || len(remove) > 0) {
-		if err := rq.mb.PatchProps(r.Context(), folder, name, set, remove); err != nil {
+	if !res.failed && (len(set) > 0 || len(remove) > 0) {
+		if err := rq.mb.PatchProps(ctx, folder, name, set, remove); err != nil {
 			if !errors.Is(err, mailbox.ErrTooManyProps) {
-				return err
+				return res, err
 			}
 			for i := range status {
 				status[i] = http.StatusInsufficientStorage
 			}
-			failed = true
+			res.failed = true
 			addF, clearF = 0, 0
 		}
 	}
-	if failed {
+	if res.failed {
 		for i := range status {
 			if status[i] == http.StatusOK {
 				status[i] = http.StatusFailedDependency
 			}
 		}
-	} else {
-		if addF != 0 {
-			if _, err := rq.mb.SetFlags(r.Context(), folder, name, addF, true); err != nil {
-				return err
-			}
-		}
-		if clearF != 0 {
-			if _, err := rq.mb.SetFlags(r.Context(), folder, name, clearF, false); err != nil {
-				return err
-			}
+		return res, nil
+	}
+	if addF != 0 {
+		if _, err := rq.mb.SetFlags(ctx, folder, name, addF, true); err != nil {
+			return res, err
 		}
 	}
-	brief := isBrief(r)
-	if brief && !failed {
-		// Brief: t and every update succeeded: a bare 200 (SDK Brief Header).
-		w.Header().Set("Content-Length", "0")
-		w.WriteHeader(http.StatusOK)
-		return nil
+	if clearF != 0 {
+		if _, err := rq.mb.SetFlags(ctx, folder, name, clearF, false); err != nil {
+			return res, err
+		}
 	}
-	b := []byte(multistatusOpen)
+	return res, nil
+}
+
+// appendPatchResponse writes the DAV:response of one property update,
+// grouping the properties by status; Brief leaves out the 200 group.
+func appendPatchResponse(b, href []byte, patches []propPatch, res patchResult, brief bool) []byte {
 	b = append(b, "<a:response><a:href>"...)
-	b = append(b, baseURL(r)...)
-	b = append(b, r.URL.EscapedPath()...)
+	b = append(b, href...)
 	b = append(b, "</a:href>"...)
-	if created {
+	if res.created {
 		// DavMail reads this status line to tell "created" (§3.2).
 		b = append(b, "<a:status>HTTP/1.1 201 Created</a:status>"...)
 	}
@@ -137,7 +166,7 @@ func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, rq *request)
 		}
 		any := false
 		for i, p := range patches {
-			if status[i] != code {
+			if res.status[i] != code {
 				continue
 			}
 			if !any {
@@ -158,13 +187,7 @@ func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, rq *request)
 			b = append(b, "</a:propstat>"...)
 		}
 	}
-	b = append(b, "</a:response>\n"...)
-	b = append(b, multistatusClose...)
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusMultiStatus)
-	w.Write(b)
-	return nil
+	return append(b, "</a:response>\n"...)
 }
 
 // parseBoolValue reads an Exchange boolean: "1"/"0", "true"/"false".
