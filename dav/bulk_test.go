@@ -83,3 +83,45 @@ func TestBatchMethods(t *testing.T) {
 		t.Errorf("Inbox has %d messages, want 1 (a.EML)", len(l))
 	}
 }
+
+// TestSubscribePoll: SUBSCRIBE/POLL as Evolution uses them for new-mail
+// notices (exchange-webdav.md §3.2), backed by the folder's Modseq.
+func TestSubscribePoll(t *testing.T) {
+	ts := newTestServer(t, dav.Config{})
+	resp, _ := do(t, ts, "SUBSCRIBE", "/exchange/alice/Inbox/", "", "Notification-Type", "update/newmember", "Subscription-Lifetime", "99999")
+	id := resp.Header.Get("Subscription-Id")
+	if resp.StatusCode != http.StatusOK || id == "" || resp.Header.Get("Subscription-Lifetime") != "3600" {
+		t.Fatalf("SUBSCRIBE: %d id %q lifetime %q", resp.StatusCode, id, resp.Header.Get("Subscription-Lifetime"))
+	}
+	poll := func() string {
+		t.Helper()
+		resp, b := do(t, ts, "POLL", "/exchange/alice/Inbox/", "", "Subscription-Id", id)
+		if resp.StatusCode != http.StatusMultiStatus || !strings.Contains(b, "<li>"+id+"</li>") {
+			t.Fatalf("POLL: %d %s", resp.StatusCode, b)
+		}
+		return b
+	}
+	if b := poll(); !strings.Contains(b, "204 No Content") {
+		t.Errorf("POLL without change:\n%s", b)
+	}
+	do(t, ts, "PUT", "/exchange/alice/Inbox/new.EML", sampleMsg)
+	if b := poll(); !strings.Contains(b, "200 OK") {
+		t.Errorf("POLL after a new message:\n%s", b)
+	}
+	if b := poll(); !strings.Contains(b, "204 No Content") {
+		t.Errorf("second POLL without change:\n%s", b)
+	}
+	// The table is bounded per user: the 101st subscription evicts the oldest.
+	for i := 0; i < 100; i++ {
+		do(t, ts, "SUBSCRIBE", "/exchange/alice/Inbox/", "")
+	}
+	if n := ts.h.SubscriptionCount(); n != 100 {
+		t.Errorf("%d subscriptions, want the per-user cap of 100", n)
+	}
+	if resp, _ := do(t, ts, "POLL", "/exchange/alice/Inbox/", "", "Subscription-Id", id); resp.StatusCode != http.StatusPreconditionFailed {
+		t.Errorf("POLL of an evicted subscription = %d, want 412", resp.StatusCode)
+	}
+	if resp, _ := do(t, ts, "UNSUBSCRIBE", "/exchange/alice/Inbox/", "", "Subscription-Id", "999999"); resp.StatusCode != http.StatusPreconditionFailed {
+		t.Errorf("UNSUBSCRIBE unknown = %d", resp.StatusCode)
+	}
+}

@@ -28,6 +28,7 @@ import (
 type Handler struct {
 	cfg   Config
 	locks *lockManager
+	subs  *subs
 }
 
 // New returns a Handler for cfg.
@@ -35,14 +36,14 @@ func New(cfg Config) (*Handler, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	return &Handler{cfg: cfg, locks: newLockManager()}, nil
+	return &Handler{cfg: cfg, locks: newLockManager(), subs: newSubs()}, nil
 }
 
 // LockCount returns the number of live WebDAV locks (a gauge).
 func (h *Handler) LockCount() int { return h.locks.Len() }
 
 // allowMethods is the Allow header (RFC 7231 §7.4.1).
-const allowMethods = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, SEARCH, BPROPFIND, BPROPPATCH, BDELETE, BMOVE, BCOPY"
+const allowMethods = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, SEARCH, BPROPFIND, BPROPPATCH, BDELETE, BMOVE, BCOPY, SUBSCRIBE, UNSUBSCRIBE, POLL"
 
 // target is what a URL names in the mailbox.
 type target struct {
@@ -171,6 +172,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		return h.search(w, r, rq)
 	case "BPROPFIND", "BPROPPATCH", "BDELETE", "BMOVE", "BCOPY":
 		return h.batch(w, r, rq)
+	case "SUBSCRIBE":
+		return h.subscribe(w, r, rq)
+	case "UNSUBSCRIBE":
+		return h.unsubscribe(w, r, rq)
+	case "POLL":
+		return h.poll(w, r, rq)
 	}
 	w.Header().Set("Allow", allowMethods)
 	return errorf(http.StatusMethodNotAllowed, "method %s is not supported here", r.Method)
