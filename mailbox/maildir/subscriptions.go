@@ -138,6 +138,12 @@ func (s *subscriptions) bytes() []byte {
 	if s.v2 && (len(s.header) == 0 || s.header[len(s.header)-1] != "") {
 		b.WriteByte('\n') // the blank line that ends a version 2 header
 	}
+	if !s.v2 && len(s.entries) > 0 && strings.HasPrefix(s.entries[0].raw, "V\t") {
+		// A version 1 file whose first name looks like a version 2
+		// header was read as version 1 because a blank line came first:
+		// keep that blank line, or the rewrite would change the format.
+		b.WriteByte('\n')
+	}
 	for _, e := range s.entries {
 		b.WriteString(e.raw)
 		b.WriteByte('\n')
