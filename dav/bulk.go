@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/davmail/davmail/limits"
 	"github.com/davmail/davmail/mailbox"
@@ -163,16 +162,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, rq *request) err
 		if err != nil {
 			return err
 		}
-		rc := &renderCtx{h: h, now: time.Now(), ctx: ctx, mb: rq.mb, exchange: exchangeDialect(r)}
-		ms := &msRenderer{h: h, rc: rc, req: &req, rq: rq, base: host + h.cfg.Prefix, brief: isBrief(r)}
-		rc.root = appendEscaped([]byte(ms.base), rq.user)
-		for _, n := range req.props {
-			i, ok := livePropIndex[n]
-			if !ok {
-				i = -1
-			}
-			ms.plan = append(ms.plan, planItem{live: i, name: n})
-		}
+		ms := h.newPropfindRenderer(r, rq, &req)
 		var out bytes.Buffer
 		ms.buf = ms.buf[:0]
 		for _, href := range bb.targets {

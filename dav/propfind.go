@@ -136,16 +136,7 @@ func (h *Handler) collect(ctx context.Context, mb mailbox.Mailbox, f mailbox.Fol
 // whatever the number of entries.
 func (h *Handler) writeMultistatus(w http.ResponseWriter, r *http.Request, rq *request, req *propfindRequest, l *listing) error {
 	ctx := r.Context()
-	rc := &renderCtx{h: h, now: time.Now(), ctx: ctx, mb: rq.mb, exchange: exchangeDialect(r)}
-	ms := &msRenderer{h: h, rc: rc, req: req, rq: rq, base: baseURL(r) + h.cfg.Prefix, brief: isBrief(r)}
-	rc.root = appendEscaped([]byte(ms.base), rq.user)
-	for _, n := range req.props {
-		i, ok := livePropIndex[n]
-		if !ok {
-			i = -1
-		}
-		ms.plan = append(ms.plan, planItem{live: i, name: n})
-	}
+	ms := h.newPropfindRenderer(r, rq, req)
 	var count countWriter
 	if err := ms.render(ctx, &count, l); err != nil {
 		return err
@@ -172,6 +163,23 @@ func (h *Handler) writeMultistatus(w http.ResponseWriter, r *http.Request, rq *r
 	reqlog.From(ctx).Items = ms.items
 	bw.Flush()
 	return nil
+}
+
+// newPropfindRenderer prepares the renderer of a PROPFIND-style answer:
+// the request's property list resolved once into a plan, the client's
+// dialect and Brief choice.
+func (h *Handler) newPropfindRenderer(r *http.Request, rq *request, req *propfindRequest) *msRenderer {
+	rc := &renderCtx{h: h, now: time.Now(), ctx: r.Context(), mb: rq.mb, exchange: exchangeDialect(r)}
+	ms := &msRenderer{h: h, rc: rc, req: req, rq: rq, base: baseURL(r) + h.cfg.Prefix, brief: isBrief(r)}
+	rc.root = appendEscaped([]byte(ms.base), rq.user)
+	for _, n := range req.props {
+		i, ok := livePropIndex[n]
+		if !ok {
+			i = -1
+		}
+		ms.plan = append(ms.plan, planItem{live: i, name: n})
+	}
+	return ms
 }
 
 type countWriter struct{ n int64 }
