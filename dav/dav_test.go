@@ -404,3 +404,15 @@ func TestRootSpecialFolders(t *testing.T) {
 		t.Errorf("folder answers root-only property:\n%s", got)
 	}
 }
+
+// TestDepthNoroot: Exchange's "1,noroot" lists the members without the
+// collection itself (exchange-webdav.md §3.2).
+func TestDepthNoroot(t *testing.T) {
+	ts := newTestServer(t, dav.Config{})
+	seed(t, ts, "alice", mailbox.Inbox, sampleMsg, 0)
+	_, withRoot := do(t, ts, "PROPFIND", "/exchange/alice/Inbox/", "", "Depth", "1")
+	_, noRoot := do(t, ts, "PROPFIND", "/exchange/alice/Inbox/", "", "Depth", "1,noroot")
+	if strings.Count(withRoot, "<a:response>") != 2 || strings.Count(noRoot, "<a:response>") != 1 || strings.Contains(noRoot, "/Inbox/</a:href>") {
+		t.Errorf("Depth 1: %d responses; 1,noroot: %d responses:\n%s", strings.Count(withRoot, "<a:response>"), strings.Count(noRoot, "<a:response>"), noRoot)
+	}
+}

@@ -279,10 +279,7 @@ func (h *Handler) resolvePermanent(ctx context.Context, rq *request, segs []stri
 	if err != nil {
 		return err
 	}
-	t.segs = []string{folderURLPath(m.Folder), m.Name}
-	if strings.Contains(t.segs[0], "/") {
-		t.segs = append(strings.Split(t.segs[0], "/"), m.Name)
-	}
+	t.segs = append(strings.Split(folderURLPath(m.Folder), "/"), m.Name)
 	t.msg, t.exists, t.parent, t.parentExists, t.name = &m, true, m.Folder, true, m.Name
 	return nil
 }

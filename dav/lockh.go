@@ -106,7 +106,7 @@ func (h *Handler) lock(w http.ResponseWriter, r *http.Request, rq *request) erro
 		}
 		for _, tok := range ifTokens(lists) {
 			if lv, ok := h.locks.refresh(tok, rq.lockPath(), timeout); ok {
-				return writeLockResponse(w, http.StatusOK, lv, now, false)
+				return writeLockResponse(w, http.StatusOK, lv, now)
 			}
 		}
 		return errorf(http.StatusPreconditionFailed, "no lock of the If header applies to this resource")
@@ -143,10 +143,10 @@ func (h *Handler) lock(w http.ResponseWriter, r *http.Request, rq *request) erro
 		return err
 	}
 	w.Header().Set("Lock-Token", "<"+lv.token+">")
-	return writeLockResponse(w, status, lv, now, true)
+	return writeLockResponse(w, status, lv, now)
 }
 
-func writeLockResponse(w http.ResponseWriter, status int, lv lockView, now time.Time, _ bool) error {
+func writeLockResponse(w http.ResponseWriter, status int, lv lockView, now time.Time) error {
 	b := []byte(`<?xml version="1.0" encoding="utf-8"?>` + "\n" + `<a:prop xmlns:a="DAV:"><a:lockdiscovery>`)
 	b = appendActiveLock(b, lv, now)
 	b = append(b, "</a:lockdiscovery></a:prop>\n"...)

@@ -451,19 +451,22 @@ func appendDeadProp(b []byte, d mailbox.Prop) []byte {
 	return appendPropClose(b, n)
 }
 
-// hasSubfolders answers DAV:hassubs from the folder list, loaded once
-// per response.
-func (h *Handler) hasSubfolders(c *renderCtx, path string) bool {
-	if c.folders == nil {
-		fs, err := c.mb.Folders(c.ctx)
-		if err != nil {
-			return false
-		}
-		c.folders = fs
-		if c.folders == nil {
-			c.folders = []mailbox.Folder{}
-		}
+// loadFolders fills c.folders once per response (hassubs and the
+// special-folder URLs need the folder list).
+func (c *renderCtx) loadFolders() {
+	if c.folders != nil {
+		return
 	}
+	fs, err := c.mb.Folders(c.ctx)
+	if err != nil || fs == nil {
+		fs = []mailbox.Folder{}
+	}
+	c.folders = fs
+}
+
+// hasSubfolders answers DAV:hassubs from the folder list.
+func (h *Handler) hasSubfolders(c *renderCtx, path string) bool {
+	c.loadFolders()
 	for _, f := range c.folders {
 		if mailbox.IsDescendant(f.Path, path) {
 			return true

@@ -45,9 +45,7 @@ func rootFolderProp(local, use string) liveProp {
 		case use == "\\Inbox":
 			path = mailbox.Inbox
 		default:
-			if c.folders == nil {
-				c.h.hasSubfolders(c, "") // loads c.folders
-			}
+			c.loadFolders()
 			for _, f := range c.folders {
 				if (use[0] == '\\' && f.SpecialUse == use && mailbox.Parent(f.Path) == "") || f.Path == use {
 					path = f.Path

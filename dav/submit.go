@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/davmail/davmail/limits"
 	"github.com/davmail/davmail/mailbox"
 )
 
@@ -80,7 +81,7 @@ func (h *Handler) submitPut(w http.ResponseWriter, r *http.Request, rq *request)
 		return errorf(http.StatusForbidden, "sending mail is not configured on this server (no SMTP relay)")
 	}
 	if r.ContentLength > h.cfg.MaxMessageSize {
-		return errorf(http.StatusRequestEntityTooLarge, "the message is over max-message-size")
+		return limits.TooLarge("max-message-size", h.cfg.MaxMessageSize, r.ContentLength)
 	}
 	save, err := h.sentCopy(r, rq)
 	if err != nil {
@@ -105,7 +106,7 @@ func (h *Handler) submitStored(w http.ResponseWriter, r *http.Request, rq *reque
 		return errorf(http.StatusForbidden, "only a message can be sent")
 	}
 	if src.msg.Size > h.cfg.MaxMessageSize {
-		return errorf(http.StatusRequestEntityTooLarge, "the message is over max-message-size")
+		return limits.TooLarge("max-message-size", h.cfg.MaxMessageSize, src.msg.Size)
 	}
 	save, err := h.sentCopy(r, rq)
 	if err != nil {

@@ -91,3 +91,12 @@ func TestSubmissionURI(t *testing.T) {
 		t.Errorf("unconfigured sending: %d %s", resp.StatusCode, b)
 	}
 }
+
+func TestSubmissionSizeLimit(t *testing.T) {
+	sub := &fakeSubmitter{}
+	ts := newTestServer(t, dav.Config{Submit: sub, MaxMessageSize: 100})
+	resp, body := do(t, ts, "PUT", "/exchange/alice/%23%23DavMailSubmissionURI%23%23/", strings.Repeat("x", 101))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "max-message-size") || !strings.Contains(body, "101") || len(sub.sent) != 0 {
+		t.Errorf("oversized submission: %d %q, %d sent", resp.StatusCode, body, len(sub.sent))
+	}
+}

@@ -2,7 +2,6 @@ package dav
 
 import (
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -194,10 +193,4 @@ func (h *Handler) mkcol(w http.ResponseWriter, r *http.Request, rq *request) err
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
 	return nil
-}
-
-// drainSmall discards a small unread body so the connection can be
-// reused; big ones are left for net/http to close.
-func drainSmall(r *http.Request) {
-	io.CopyN(io.Discard, r.Body, 4<<10)
 }
