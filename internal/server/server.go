@@ -174,6 +174,9 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("/{$}", s.index)
+	if err := s.mountWeb(); err != nil {
+		return nil, err
+	}
 
 	s.http = &http.Server{
 		Handler:           s.Handler(),
@@ -189,7 +192,7 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 // Handler returns the complete handler: access log, panic recovery and
 // the routes.
 func (s *Server) Handler() http.Handler {
-	return &accessLog{log: s.log, next: s.mux, panics: &s.panics, bodyIdle: s.cfg.IdleTimeout}
+	return &accessLog{log: s.log, next: s.wrapLimits(s.mux), panics: &s.panics, bodyIdle: s.cfg.IdleTimeout}
 }
 
 // Panics returns how many handler panics were recovered.
