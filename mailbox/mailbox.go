@@ -289,6 +289,10 @@ type Mailbox interface {
 	StatUID(ctx context.Context, folder string, uid uint32) (Message, error)
 	// Open returns the raw bytes of a message.
 	Open(ctx context.Context, folder, name string) (Content, error)
+	// Structure returns the MIME structure of a message from the index
+	// (parsed once, when the message was indexed). The result is shared
+	// and must not be modified.
+	Structure(ctx context.Context, folder, name string) (*Structure, error)
 	// Append stores a message read from r. Nothing is visible until the
 	// message is completely and durably written.
 	Append(ctx context.Context, folder string, r io.Reader, opts AppendOptions) (Message, error)

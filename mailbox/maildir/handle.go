@@ -120,3 +120,7 @@ func (h *handle) PatchProps(ctx context.Context, folder, name string, set []mail
 	})
 	return err
 }
+
+func (h *handle) Structure(ctx context.Context, folder, name string) (*mailbox.Structure, error) {
+	return with(ctx, h, func(b *mbox) (*mailbox.Structure, error) { return b.structure(ctx, folder, name) })
+}

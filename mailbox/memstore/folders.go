@@ -58,6 +58,7 @@ type message struct {
 	m     mailbox.Message
 	data  []byte
 	props []mailbox.Prop // sorted by (Space, Local)
+	st    *mailbox.Structure
 }
 
 var _ mailbox.Mailbox = (*mbox)(nil)

@@ -145,6 +145,20 @@ func (mb *mbox) Open(ctx context.Context, folder, name string) (mailbox.Content,
 	return &content{r: bytes.NewReader(m.data)}, nil
 }
 
+// Structure returns the structure scanned when the message was stored.
+func (mb *mbox) Structure(ctx context.Context, folder, name string) (*mailbox.Structure, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	_, m, err := mb.message(folder, name)
+	if err != nil {
+		return nil, err
+	}
+	return m.st, nil
+}
+
 // checkAppend tells early, before the body is read, whether an Append
 // would fail for its folder or name; the caller holds mu (read).
 func (mb *mbox) checkAppend(folder string, opts mailbox.AppendOptions) error {
@@ -228,10 +242,11 @@ func (mb *mbox) Append(ctx context.Context, folder string, r io.Reader, opts mai
 	if err != nil {
 		return mailbox.Message{}, err
 	}
-	env, err := convert.ScanEnvelope(bytes.NewReader(data))
+	st, err := convert.Scan(bytes.NewReader(data), convert.ScanOptions{})
 	if err != nil {
 		return mailbox.Message{}, err
 	}
+	env := st.Envelope
 	if err := ctx.Err(); err != nil {
 		return mailbox.Message{}, err
 	}
@@ -243,6 +258,9 @@ func (mb *mbox) Append(ctx context.Context, folder string, r io.Reader, opts mai
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	m, err := mb.insert(folder, data, env, opts)
+	if err == nil {
+		m.st = &mailbox.Structure{Parts: st.Parts, Problems: st.Problems}
+	}
 	if err != nil {
 		mb.s.release(size)
 		return mailbox.Message{}, err
@@ -356,7 +374,7 @@ func (mb *mbox) Copy(ctx context.Context, folder, name, dstFolder, dstName strin
 	}
 	ms, t := mb.bump()
 	mb.lastID++
-	c := &message{m: m.m, data: m.data, props: slices.Clone(m.props)}
+	c := &message{m: m.m, data: m.data, props: slices.Clone(m.props), st: m.st}
 	c.m.ID, c.m.Name, c.m.Modseq, c.m.Modified = mb.lastID, dstName, ms, t
 	if old != nil {
 		mb.remove(dst, old)
