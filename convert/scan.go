@@ -187,6 +187,7 @@ type scanner struct {
 	decoded  int64
 	dec      *xferDecoder
 	decBuf   []byte
+	lines    b64Lines // layout of a base64 body, for seeking (seek.go)
 
 	tb     textBuf
 	pp     paramParser
@@ -469,6 +470,9 @@ func (s *scanner) finishEntity(endOff, lineOff int64, atEOF bool) {
 		if s.dec.kind == xferBase64 && s.dec.bad {
 			s.problem(pBadBase64)
 		}
+		if s.lines.track {
+			p.LineChars, p.LineEnd = s.lines.result(s.dec.bad)
+		}
 		s.decoding = false
 	}
 	s.mode, s.cur = modeContainer, -1
@@ -678,6 +682,7 @@ func (s *scanner) endHeader(bodyStart int64) {
 				s.decBuf = make([]byte, 0, readBufSize+qpMaxWhitespace+8)
 			}
 			s.dec.reset(k)
+			s.lines = b64Lines{track: k == xferBase64}
 		}
 	}
 }
@@ -701,6 +706,9 @@ func (s *scanner) bodyLine(frag []byte, first, more bool) {
 		}
 	}
 	s.feed(content)
+	if s.lines.track {
+		s.lines.add(content, first, more, int(s.pendTerm))
+	}
 }
 
 func (s *scanner) feedTerm() {

@@ -91,4 +91,11 @@ type Part struct {
 	// Content-ID inside multipart/related (an inline image) is not an
 	// attachment unless its disposition says so.
 	IsAttachment bool
+	// LineChars and LineEnd describe a base64 body written in lines of
+	// equal length: every line but the last holds exactly LineChars
+	// alphabet characters followed by a line ending of LineEnd bytes
+	// (1 LF, 2 CRLF; 0 for a body of one line), the last line no more.
+	// A reader can then seek to a decoded offset by arithmetic. Both are
+	// 0 for other bodies and other encodings.
+	LineChars, LineEnd int
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"AppendEmpty", testAppendEmpty},
 		{"AppendMissingFolder", testAppendMissingFolder},
 		{"Open", testOpen},
+		{"Structure", testStructure},
 		{"Stat", testStat},
 		{"IDsNeverReused", testIDsNeverReused},
 		{"Copy", testCopy},

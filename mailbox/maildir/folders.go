@@ -304,6 +304,9 @@ func (b *mbox) deleteFolder(ctx context.Context, path string) ([]string, error) 
 				if m.HasDeadProps {
 					err = w.tx.Bucket(bucketProps).Delete(msgPropKey(m.ID))
 				}
+				if err == nil {
+					err = w.tx.Bucket(bucketStructs).Delete(structKey(m.ID))
+				}
 				return err == nil
 			})
 			if err != nil {

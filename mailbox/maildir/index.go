@@ -21,7 +21,10 @@ import (
 //   - 1: message records keyed by ID within their folder's bucket.
 //   - 2: message records keyed by UID (IMAP UIDs per folder), the ID in
 //     the record; folder records with UIDNext.
-const schemaVersion = 2
+//   - 3: a bucket of MIME structures by message ID (structure.go). The
+//     migration from 2 creates the bucket; the structures of messages
+//     indexed before are scanned on first use.
+const schemaVersion = 3
 
 // Bucket and key names of the index file.
 var (
@@ -151,7 +154,7 @@ func (b *mbox) initDB(tx *bolt.Tx) error {
 	if err := meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, schemaVersion)); err != nil {
 		return err
 	}
-	for _, name := range [][]byte{bucketFolders, bucketMsgs, bucketProps} {
+	for _, name := range [][]byte{bucketFolders, bucketMsgs, bucketProps, bucketStructs} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -168,6 +171,8 @@ func migrate(tx *bolt.Tx, from uint32) error {
 		switch v {
 		case 1:
 			err = migrateUIDs(tx)
+		case 2:
+			// Nothing to convert: initDB creates the structs bucket.
 		default:
 			err = fmt.Errorf("maildir: no migration from index schema version %d", v)
 		}
@@ -180,7 +185,7 @@ func migrate(tx *bolt.Tx, from uint32) error {
 
 // resetDB empties an index (all buckets but the schema).
 func resetDB(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketFolders, bucketMsgs, bucketProps} {
+	for _, name := range [][]byte{bucketFolders, bucketMsgs, bucketProps, bucketStructs} {
 		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 			return err
 		}
@@ -222,13 +227,26 @@ func (w *txw) putMsg(fid uint32, m *mailbox.Message, r fileRef) error {
 	return bk.Put(uidKey(m.UID), w.alloc(func(b []byte) []byte { return encodeMsg(b, m, r) }))
 }
 
-// delMsg deletes the record of message uid of folder fid and, if
+// delRecord deletes the record of message uid of folder fid and nothing
+// else: the message lives on under another key (a move).
+func (w *txw) delRecord(fid, uid uint32) error {
+	if bk := w.tx.Bucket(bucketMsgs).Bucket(fidKey(fid)); bk != nil {
+		return bk.Delete(uidKey(uid))
+	}
+	return nil
+}
+
+// delMsg deletes the record of message uid of folder fid, its structure
+// and, if
 // hasProps, the dead properties of message id.
 func (w *txw) delMsg(fid, uid uint32, id uint64, hasProps bool) error {
 	if bk := w.tx.Bucket(bucketMsgs).Bucket(fidKey(fid)); bk != nil {
 		if err := bk.Delete(uidKey(uid)); err != nil {
 			return err
 		}
+	}
+	if err := w.tx.Bucket(bucketStructs).Delete(structKey(id)); err != nil {
+		return err
 	}
 	if hasProps {
 		return w.tx.Bucket(bucketProps).Delete(msgPropKey(id))

@@ -166,7 +166,7 @@ func (b *mbox) readIndex() error {
 	current := false
 	err := b.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		if meta == nil || tx.Bucket(bucketFolders) == nil || tx.Bucket(bucketMsgs) == nil || tx.Bucket(bucketProps) == nil {
+		if meta == nil || tx.Bucket(bucketFolders) == nil || tx.Bucket(bucketMsgs) == nil || tx.Bucket(bucketProps) == nil || tx.Bucket(bucketStructs) == nil {
 			return nil
 		}
 		if v := meta.Get(keySchema); len(v) != 4 || binary.BigEndian.Uint32(v) != schemaVersion {

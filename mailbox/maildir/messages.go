@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/davmail/davmail/convert"
 	"github.com/davmail/davmail/limits"
 	"github.com/davmail/davmail/mailbox"
 )
@@ -256,7 +255,7 @@ func (h *handle) append(ctx context.Context, folder string, r io.Reader, opts ma
 		return mailbox.Message{}, err
 	}
 	tmpName := base + tmpMarker
-	size, env, idate, err := h.s.writeTemp(ctx, filepath.Join(dir, "tmp", tmpName), r, opts)
+	size, sc, idate, err := h.s.writeTemp(ctx, filepath.Join(dir, "tmp", tmpName), r, opts)
 	if err != nil {
 		return mailbox.Message{}, err
 	}
@@ -264,7 +263,7 @@ func (h *handle) append(ctx context.Context, folder string, r io.Reader, opts ma
 	// client has gone meanwhile.
 	fctx := context.WithoutCancel(ctx)
 	m, err := with(fctx, h, func(b *mbox) (mailbox.Message, error) {
-		return b.finishAppend(fctx, folder, base, tmpName, size, env, idate, opts)
+		return b.finishAppend(fctx, folder, base, tmpName, size, sc, idate, opts)
 	})
 	if err != nil {
 		// Gone already if the folder was renamed or deleted meanwhile;
@@ -278,13 +277,13 @@ func (h *handle) append(ctx context.Context, folder string, r io.Reader, opts ma
 // fsyncs it with its mtime set to the internal date (which a rebuilt
 // index reads back), and scans its envelope. On any failure the file is
 // removed.
-func (s *Store) writeTemp(ctx context.Context, path string, r io.Reader, opts mailbox.AppendOptions) (size int64, env mailbox.Envelope, idate time.Time, err error) {
+func (s *Store) writeTemp(ctx context.Context, path string, r io.Reader, opts mailbox.AppendOptions) (size int64, sc scanned, idate time.Time, err error) {
 	fh, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return 0, env, idate, fmt.Errorf("maildir: folder vanished while storing: %w", mailbox.ErrNotFound)
+			return 0, sc, idate, fmt.Errorf("maildir: folder vanished while storing: %w", mailbox.ErrNotFound)
 		}
-		return 0, env, idate, fmt.Errorf("maildir: %w", err)
+		return 0, sc, idate, fmt.Errorf("maildir: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -299,9 +298,9 @@ func (s *Store) writeTemp(ctx context.Context, path string, r io.Reader, opts ma
 	if size, err = s.copyData(ctx, fh, src); err != nil {
 		var le *limits.Error
 		if errors.As(err, &le) || errors.Is(err, ctx.Err()) {
-			return 0, env, idate, err
+			return 0, sc, idate, err
 		}
-		return 0, env, idate, fmt.Errorf("maildir: storing message: %w", err)
+		return 0, sc, idate, fmt.Errorf("maildir: storing message: %w", err)
 	}
 	idate = opts.InternalDate
 	if idate.IsZero() {
@@ -309,36 +308,32 @@ func (s *Store) writeTemp(ctx context.Context, path string, r io.Reader, opts ma
 	}
 	idate = idate.UTC()
 	if err = os.Chtimes(path, idate, idate); err != nil {
-		return 0, env, idate, fmt.Errorf("maildir: %w", err)
+		return 0, sc, idate, fmt.Errorf("maildir: %w", err)
 	}
 	if err = fh.Sync(); err != nil {
-		return 0, env, idate, fmt.Errorf("maildir: fsync: %w", err)
+		return 0, sc, idate, fmt.Errorf("maildir: fsync: %w", err)
 	}
 	if _, err = fh.Seek(0, io.SeekStart); err != nil {
-		return 0, env, idate, fmt.Errorf("maildir: %w", err)
+		return 0, sc, idate, fmt.Errorf("maildir: %w", err)
 	}
-	if env, err = scanEnvelope(fh); err != nil {
-		return 0, env, idate, fmt.Errorf("maildir: reading stored message: %w", err)
+	if sc.env, sc.st, err = scanMessage(fh); err != nil {
+		return 0, sc, idate, fmt.Errorf("maildir: reading stored message: %w", err)
 	}
 	if err = fh.Close(); err != nil {
-		return 0, env, idate, fmt.Errorf("maildir: %w", err)
+		return 0, sc, idate, fmt.Errorf("maildir: %w", err)
 	}
-	return size, env, idate, nil
+	return size, sc, idate, nil
 }
 
-// scanEnvelope is convert.ScanEnvelope that turns a panic on a
-// malformed message into an empty envelope.
-func scanEnvelope(r io.Reader) (env mailbox.Envelope, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			env, err = mailbox.Envelope{}, nil
-		}
-	}()
-	return convert.ScanEnvelope(r)
+// scanned is what indexing learns from a message's bytes.
+type scanned struct {
+	env mailbox.Envelope
+	st  []byte // structure record (structure.go)
 }
 
 // finishAppend renames a written temp file into cur/ and indexes it.
-func (b *mbox) finishAppend(ctx context.Context, folder, base, tmpName string, size int64, env mailbox.Envelope, idate time.Time, opts mailbox.AppendOptions) (_ mailbox.Message, err error) {
+func (b *mbox) finishAppend(ctx context.Context, folder, base, tmpName string, size int64, sc scanned, idate time.Time, opts mailbox.AppendOptions) (_ mailbox.Message, err error) {
+	env := sc.env
 	if err := b.sync(ctx, false); err != nil {
 		return mailbox.Message{}, err
 	}
@@ -407,6 +402,9 @@ func (b *mbox) finishAppend(ctx context.Context, folder, base, tmpName string, s
 			}
 		}
 		if err := w.putMsg(f.fid, &m, ref); err != nil {
+			return err
+		}
+		if err := w.putStruct(m.ID, sc.st); err != nil {
 			return err
 		}
 		if replacing {
@@ -513,6 +511,9 @@ func (b *mbox) copyMsg(ctx context.Context, fpath, name, dstFolder, dstName stri
 			if err := w.copyProps(m.ID, c.ID); err != nil {
 				return err
 			}
+		}
+		if err := w.copyStruct(m.ID, c.ID); err != nil {
+			return err
 		}
 		if replacing {
 			if err := w.delMsg(dst.fid, old.UID, old.ID, old.HasDeadProps); err != nil {
@@ -634,7 +635,7 @@ func (b *mbox) moveMsg(ctx context.Context, fpath, name, dstFolder, dstName stri
 			}
 			dst.remove(old.UID)
 		}
-		if err := w.delMsg(f.fid, m.UID, m.ID, false); err != nil {
+		if err := w.delRecord(f.fid, m.UID); err != nil { // the ID stays: its structure and properties with it
 			return err
 		}
 		f.remove(m.UID)

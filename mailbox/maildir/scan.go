@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/davmail/davmail/convert"
 	"github.com/davmail/davmail/mailbox"
 )
 
@@ -71,6 +70,7 @@ type putOp struct {
 	fid uint32
 	m   mailbox.Message
 	r   fileRef
+	st  []byte // structure record of a newly indexed message, else nil
 }
 
 type delOp struct {
@@ -116,6 +116,9 @@ func (c *changes) write(w *txw) error {
 	for i := range c.puts {
 		p := &c.puts[i]
 		if err := w.putMsg(p.fid, &p.m, p.r); err != nil {
+			return err
+		}
+		if err := w.putStruct(p.m.ID, p.st); err != nil {
 			return err
 		}
 	}
@@ -436,6 +439,7 @@ func (b *mbox) readFolder(st *scanState, limbo map[string]*limboEntry, c *change
 // parsed is the result of parsing one file.
 type parsed struct {
 	env   mailbox.Envelope
+	st    []byte // structure record (structure.go); nil if the scan panicked
 	size  int64
 	mtime time.Time
 	err   error
@@ -458,11 +462,11 @@ func (s *Store) parseFile(path string) (p parsed) {
 			p.env = mailbox.Envelope{}
 		}
 	}()
-	env, err := convert.ScanEnvelope(fh)
+	env, st, err := scanMessage(fh)
 	if err != nil {
 		return parsed{err: err}
 	}
-	p.env = env
+	p.env, p.st = env, st
 	return p
 }
 
@@ -570,7 +574,7 @@ func (b *mbox) indexNew(ctx context.Context, st *scanState, now int64) error {
 				Envelope:     p.env,
 			}
 			f.add(m, r)
-			c.puts = append(c.puts, putOp{fid: f.fid, m: m, r: r})
+			c.puts = append(c.puts, putOp{fid: f.fid, m: m, r: r, st: p.st})
 			indexed++
 		}
 		if len(c.puts) > 0 {

@@ -80,10 +80,13 @@ type Stats struct {
 	Opened uint64
 	// Loads counts mailbox loads (index opened and read).
 	Loads uint64
+	// StructFills counts structures scanned on first use because their
+	// index record was missing (a migrated index, a copied message).
+	StructFills uint64
 }
 
 type counters struct {
-	parsed, scans, rootScans, loaded, opened, loads atomic.Uint64
+	parsed, scans, rootScans, loaded, opened, loads, structFills atomic.Uint64
 }
 
 // ErrClosed is returned by calls on a closed Store.
@@ -162,12 +165,13 @@ func Open(opts Options) (*Store, error) {
 // Stats returns the counters since Open.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Parsed:    s.stats.parsed.Load(),
-		Scans:     s.stats.scans.Load(),
-		RootScans: s.stats.rootScans.Load(),
-		Loaded:    s.stats.loaded.Load(),
-		Opened:    s.stats.opened.Load(),
-		Loads:     s.stats.loads.Load(),
+		Parsed:      s.stats.parsed.Load(),
+		Scans:       s.stats.scans.Load(),
+		RootScans:   s.stats.rootScans.Load(),
+		Loaded:      s.stats.loaded.Load(),
+		Opened:      s.stats.opened.Load(),
+		Loads:       s.stats.loads.Load(),
+		StructFills: s.stats.structFills.Load(),
 	}
 }
 
