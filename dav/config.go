@@ -35,6 +35,17 @@ type Config struct {
 	// over it the request is refused with the RFC 4918 §9.1
 	// propfind-finite-depth precondition. -1 refuses Depth: infinity always.
 	MaxDepthInfinity int
+	// AttachmentFolders shows, beside every message with attachments, a
+	// virtual read-only collection "<message name>.attachments/" holding
+	// them, for WebDAV clients that can only browse. Off by default:
+	// mounts then see exactly the messages, and copies stay byte-exact.
+	AttachmentFolders bool
+	// RangeOverResponseCap lets a Range request fetch a piece, no larger
+	// than MaxResponseSize, of an attachment larger than MaxResponseSize,
+	// so a client can download it in pieces. Off by default: the cap then
+	// refuses such attachments whole, as Exchange's
+	// MaximumResponseSizeInBytes did.
+	RangeOverResponseCap bool
 }
 
 // Defaults, each with its reason.

@@ -43,7 +43,7 @@ func New(cfg Config) (*Handler, error) {
 func (h *Handler) LockCount() int { return h.locks.Len() }
 
 // allowMethods is the Allow header (RFC 7231 §7.4.1).
-const allowMethods = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, SEARCH, BPROPFIND, BPROPPATCH, BDELETE, BMOVE, BCOPY, SUBSCRIBE, UNSUBSCRIBE, POLL"
+const allowMethods = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, SEARCH, BPROPFIND, BPROPPATCH, BDELETE, BMOVE, BCOPY, SUBSCRIBE, UNSUBSCRIBE, POLL, X-MS-ENUMATTS"
 
 // target is what a URL names in the mailbox.
 type target struct {
@@ -58,6 +58,9 @@ type target struct {
 	parentExists bool
 	name         string
 	trailing     bool
+	// att is set for an attachment of a message, or the virtual
+	// collection of its attachments (attach.go).
+	att *attTarget
 }
 
 // request is one request's resolved context.
@@ -149,7 +152,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	if err := h.resolve(r.Context(), rq, segs, trailing); err != nil {
 		return err
 	}
+	if rq.target.att != nil {
+		return h.serveAttachment(w, r, rq)
+	}
 	switch r.Method {
+	case "X-MS-ENUMATTS":
+		return h.enumAtts(w, r, rq)
 	case "PROPFIND":
 		return h.propfind(w, r, rq)
 	case http.MethodGet, http.MethodHead:
@@ -229,7 +237,7 @@ func (h *Handler) resolve(ctx context.Context, rq *request, segs []string, trail
 	}
 	if _, err := rq.mb.Folder(ctx, t.parent); err != nil {
 		if errors.Is(err, mailbox.ErrNotFound) {
-			return nil
+			return h.resolveAttachment(ctx, rq, segs)
 		}
 		return err
 	}
@@ -240,6 +248,8 @@ func (h *Handler) resolve(ctx context.Context, rq *request, segs []string, trail
 		t.msg, t.exists = &m, true
 	case !errors.Is(err, mailbox.ErrNotFound):
 		return err
+	case h.cfg.AttachmentFolders && strings.HasSuffix(t.name, attachmentsSuffix):
+		return h.resolveAttachment(ctx, rq, segs)
 	}
 	return nil
 }
@@ -268,8 +278,8 @@ func (h *Handler) stateOfURL(r *http.Request, rq *request, raw string) (resource
 // wherever it went.
 func (h *Handler) resolvePermanent(ctx context.Context, rq *request, segs []string) error {
 	t := &rq.target
-	if len(segs) != 2 {
-		return errorf(http.StatusNotFound, "a permanent URL is %s%s/%s/<id>", h.cfg.Prefix, rq.user, flatURLSpace)
+	if len(segs) != 2 && len(segs) != 3 {
+		return errorf(http.StatusNotFound, "a permanent URL is %s%s/%s/<id>[/<attachment>]", h.cfg.Prefix, rq.user, flatURLSpace)
 	}
 	id, err := strconv.ParseUint(segs[1], 36, 64)
 	if err != nil {
@@ -278,6 +288,9 @@ func (h *Handler) resolvePermanent(ctx context.Context, rq *request, segs []stri
 	m, err := rq.mb.StatID(ctx, id)
 	if err != nil {
 		return err
+	}
+	if len(segs) == 3 {
+		return h.setAttTarget(ctx, rq, m, segs[2], false)
 	}
 	t.segs = append(strings.Split(folderURLPath(m.Folder), "/"), m.Name)
 	t.msg, t.exists, t.parent, t.parentExists, t.name = &m, true, m.Folder, true, m.Name

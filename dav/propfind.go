@@ -247,6 +247,11 @@ func (m *msRenderer) render(ctx context.Context, out io.Writer, l *listing) erro
 			if err := m.entry(out, &m.res, m.href); err != nil {
 				return err
 			}
+			if m.h.cfg.AttachmentFolders && msgs[j].Envelope.HasAttachments {
+				// The virtual collection of its attachments (attach.go).
+				m.items++
+				m.buf = m.h.appendAttCollResponse(m.buf, m.rc, string(m.href)+attachmentsSuffix+"/", &attTarget{msg: msgs[j]}, m.req, m.brief)
+			}
 		}
 	}
 	m.buf = append(m.buf, multistatusClose...)
