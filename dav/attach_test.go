@@ -226,3 +226,47 @@ func TestAttachmentFolders(t *testing.T) {
 		t.Errorf("collection with AttachmentFolders off: %d, want 404", resp.StatusCode)
 	}
 }
+
+func TestMessageView(t *testing.T) {
+	ts := newTestServer(t, dav.Config{})
+	raw := "From: Mallory <m@example.org>\r\nSubject: <b>hi</b>\r\nContent-Type: multipart/related; boundary=R\r\n\r\n" +
+		"--R\r\nContent-Type: text/html; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+		"<p onclick=3D\"x()\">Gr=FC=DFe <img src=3D\"cid:pic@x\"><img src=3D\"http://tracker.example/p.gif\"></p><script>alert(1)</script>\r\n" +
+		"--R\r\nContent-Type: image/gif\r\nContent-ID: <pic@x>\r\nContent-Transfer-Encoding: base64\r\n\r\nR0lGODlhAQABAAAAACw=\r\n--R--\r\n"
+	m := seed(t, ts, "alice", mailbox.Inbox, raw, 0)
+	resp, body := do(t, ts, "GET", msgURL(m), "", "Translate", "t")
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("view: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if resp.Header.Get("Content-Length") != strconv.Itoa(len(body)) {
+		t.Errorf("Content-Length %s, body %d bytes", resp.Header.Get("Content-Length"), len(body))
+	}
+	for _, bad := range []string{"<script", "onclick", "tracker.example", "<b>hi</b>"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("view contains %q:\n%s", bad, body)
+		}
+	}
+	for _, good := range []string{"Grüße", `src="` + url.PathEscape(m.Name) + `/attachment-2.gif"`, "&lt;b&gt;hi&lt;/b&gt;"} {
+		if !strings.Contains(body, good) {
+			t.Errorf("view lacks %q:\n%s", good, body)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+	// Without Translate, a Basic client (a WebDAV mount) gets the raw bytes.
+	if resp, body := do(t, ts, "GET", msgURL(m), ""); resp.Header.Get("Content-Type") != "message/rfc822" || body != raw {
+		t.Errorf("plain GET: %q, %d bytes", resp.Header.Get("Content-Type"), len(body))
+	}
+	// The description properties, for one message.
+	pf := `<?xml version="1.0"?><a:propfind xmlns:a="DAV:" xmlns:d="urn:schemas:httpmail:" xmlns:g="urn:schemas:mailheader:"><a:prop><d:textdescription/><g:htmldescription/></a:prop></a:propfind>`
+	resp, body = do(t, ts, "PROPFIND", msgURL(m), pf, "Depth", "0")
+	if resp.StatusCode != 207 || !strings.Contains(body, "<d:textdescription>Grüße</d:textdescription>") || !strings.Contains(body, "<g:htmldescription>&lt;p&gt;Grüße") {
+		t.Errorf("description props: %d\n%s", resp.StatusCode, body)
+	}
+	// Not in a folder listing: listings never open message files.
+	_, body = do(t, ts, "PROPFIND", "/exchange/alice/Inbox/", pf, "Depth", "1")
+	if strings.Contains(body, "Grüße") {
+		t.Errorf("a listing carries message content:\n%s", body)
+	}
+}

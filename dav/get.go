@@ -36,6 +36,9 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, rq *request) error
 		return nil
 	}
 	m := t.msg
+	if wantsView(r) {
+		return h.getView(w, r, rq)
+	}
 	if strings.Count(r.Header.Get("Range"), ",") >= maxRanges {
 		return errorf(http.StatusRequestedRangeNotSatisfiable, "at most %d ranges per request", maxRanges)
 	}

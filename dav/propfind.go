@@ -137,6 +137,7 @@ func (h *Handler) collect(ctx context.Context, mb mailbox.Mailbox, f mailbox.Fol
 func (h *Handler) writeMultistatus(w http.ResponseWriter, r *http.Request, rq *request, req *propfindRequest, l *listing) error {
 	ctx := r.Context()
 	ms := h.newPropfindRenderer(r, rq, req)
+	ms.rc.single = l.single != nil
 	var count countWriter
 	if err := ms.render(ctx, &count, l); err != nil {
 		return err

@@ -30,6 +30,11 @@ type renderCtx struct {
 	root []byte
 	// exchange selects Exchange's value formats (see exchangeDialect).
 	exchange bool
+	// single is set when one message is described (content properties
+	// are answered only then, desc.go), with their cached values.
+	single             bool
+	descDone, descOK   bool
+	descText, descHTML []byte
 }
 
 // rootFolderProp is an httpmail: property of the mailbox root whose value
@@ -280,6 +285,10 @@ var liveProps = []liveProp{
 		}
 		return append(append(b, c.root...), '/'), true
 	}},
+	// The body as properties, for one message at a time (desc.go).
+	descProp(nsHTTPMail, "textdescription", false),
+	descProp(nsHTTPMail, "htmldescription", true),
+	descProp(nsHeader, "htmldescription", true),
 	// oversized marks legacy messages above max-message-size: listed with
 	// their exact size, but GET of the whole message is refused.
 	{name: xml.Name{Space: nsDavmail, Local: "oversized"}, dt: "boolean", allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {
