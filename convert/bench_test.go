@@ -130,3 +130,29 @@ func BenchmarkNewDecoderBase64(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPartReader reads the decoded attachment of largeMessage as a
+// GET of the attachment does (through a 32 KiB copy buffer). Bytes
+// allocated per read must not grow with the size (2 vs 20 MiB).
+func BenchmarkPartReader(b *testing.B) {
+	for _, mib := range []int{2, 20} {
+		b.Run(strconv.Itoa(mib)+"MiB", func(b *testing.B) {
+			msg := largeMessage(mib << 20)
+			st, err := Scan(bytes.NewReader(msg), ScanOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := &st.Parts[2]
+			src := bytes.NewReader(msg)
+			buf := make([]byte, 32<<10)
+			b.SetBytes(p.DecodedSize)
+			b.ReportAllocs()
+			for b.Loop() {
+				n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{NewPartReader(src, p)}, buf)
+				if err != nil || n != p.DecodedSize {
+					b.Fatalf("read %d (%v), want %d", n, err, p.DecodedSize)
+				}
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"encoding/binary"
 	"io"
 	"strings"
 )
@@ -186,17 +187,19 @@ func (d *xferDecoder) decodeBase64(dst, src []byte) []byte {
 		}
 		// Fast path: runs of alphabet characters, 8 (then 4) at a time.
 		if d.nq == 0 && d.state == b64Run {
-			for i+8 <= len(src) && n+6 <= len(out) {
+			// 8 characters make 6 bytes, stored as one 8-byte word
+			// whose last 2 bytes the next step overwrites (out has
+			// that slack: see the capacity above).
+			for i+8 <= len(src) && n+8 <= len(out) {
 				s := src[i : i+8 : i+8]
 				c0, c1, c2, c3 := b64Table[s[0]], b64Table[s[1]], b64Table[s[2]], b64Table[s[3]]
 				c4, c5, c6, c7 := b64Table[s[4]], b64Table[s[5]], b64Table[s[6]], b64Table[s[7]]
 				if c0|c1|c2|c3|c4|c5|c6|c7 >= 64 {
 					break
 				}
-				v := uint64(c0)<<42 | uint64(c1)<<36 | uint64(c2)<<30 | uint64(c3)<<24 |
-					uint64(c4)<<18 | uint64(c5)<<12 | uint64(c6)<<6 | uint64(c7)
-				o := out[n : n+6 : n+6]
-				o[0], o[1], o[2], o[3], o[4], o[5] = byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+				v := uint64(c0)<<58 | uint64(c1)<<52 | uint64(c2)<<46 | uint64(c3)<<40 |
+					uint64(c4)<<34 | uint64(c5)<<28 | uint64(c6)<<22 | uint64(c7)<<16
+				binary.BigEndian.PutUint64(out[n:n+8:n+8], v)
 				n += 6
 				i += 8
 			}

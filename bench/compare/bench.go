@@ -129,6 +129,9 @@ func benchmark(ctx context.Context, log zerolog.Logger, o *options) (*Results, e
 	if ctx.Err() == nil {
 		cases = append(cases, b.getCases(ctx)...)
 	}
+	if ctx.Err() == nil && b.binErr == nil {
+		cases = append(cases, b.attCases(ctx)...)
+	}
 	for _, c := range cases {
 		c.judge()
 	}

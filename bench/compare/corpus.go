@@ -138,8 +138,9 @@ const (
 // into maildir/cur the Maildir way: tmp, fsync, rename. The name carries
 // S=<size>. It returns the path and the exact size. An existing file with
 // the same size is reused.
-func writeBigMessage(maildir string, size int64) (string, int64, error) {
-	header := fmt.Sprintf("From: Bench Sender <bench@example.com>\n"+
+// bigHeader is everything of the large message before its base64 lines.
+func bigHeader(size int64) string {
+	return fmt.Sprintf("From: Bench Sender <bench@example.com>\n"+
 		"To: Alice <alice@example.com>\n"+
 		"Subject: davmail bench large attachment %d bytes\n"+
 		"Date: Mon, 01 Jan 2024 00:00:00 +0000\n"+
@@ -157,6 +158,10 @@ func writeBigMessage(maildir string, size int64) (string, int64, error) {
 		"Content-Disposition: attachment; filename=\"blob.bin\"\n"+
 		"Content-Transfer-Encoding: base64\n"+
 		"\n", size, size, bigBoundary, bigBoundary, bigBoundary)
+}
+
+func writeBigMessage(maildir string, size int64) (string, int64, error) {
+	header := bigHeader(size)
 	trailer := "--" + bigBoundary + "--\n"
 	// Each 57 raw bytes become one 76-character base64 line plus LF.
 	const rawPerLine = bigLineLen / 4 * 3
