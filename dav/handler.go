@@ -43,7 +43,7 @@ func New(cfg Config) (*Handler, error) {
 func (h *Handler) LockCount() int { return h.locks.Len() }
 
 // allowMethods is the Allow header (RFC 7231 §7.4.1).
-const allowMethods = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, SEARCH, BPROPFIND, BPROPPATCH, BDELETE, BMOVE, BCOPY, SUBSCRIBE, UNSUBSCRIBE, POLL, X-MS-ENUMATTS"
+const allowMethods = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, SEARCH, BPROPFIND, BPROPPATCH, BDELETE, BMOVE, BCOPY, SUBSCRIBE, UNSUBSCRIBE, POLL, X-MS-ENUMATTS, REPORT"
 
 // target is what a URL names in the mailbox.
 type target struct {
@@ -158,6 +158,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case "X-MS-ENUMATTS":
 		return h.enumAtts(w, r, rq)
+	case "REPORT":
+		return h.report(w, r, rq)
 	case "PROPFIND":
 		return h.propfind(w, r, rq)
 	case http.MethodGet, http.MethodHead:

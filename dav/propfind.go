@@ -45,6 +45,9 @@ type listing struct {
 	// single is set when the target is one message.
 	single *mailbox.Message
 	noroot bool
+	// syncToken, when set, closes the multistatus with a DAV:sync-token
+	// (RFC 6578 §6.4).
+	syncToken string
 }
 
 func (h *Handler) propfind(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -254,6 +257,11 @@ func (m *msRenderer) render(ctx context.Context, out io.Writer, l *listing) erro
 				m.buf = m.h.appendAttCollResponse(m.buf, m.rc, string(m.href)+attachmentsSuffix+"/", &attTarget{msg: msgs[j]}, m.req, m.brief)
 			}
 		}
+	}
+	if l.syncToken != "" {
+		m.buf = append(m.buf, "<a:sync-token>"...)
+		m.buf = appendXMLText(m.buf, l.syncToken)
+		m.buf = append(m.buf, "</a:sync-token>\n"...)
 	}
 	m.buf = append(m.buf, multistatusClose...)
 	_, err := out.Write(m.buf)

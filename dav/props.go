@@ -265,6 +265,12 @@ var liveProps = []liveProp{
 		b = append(b, '-')
 		return strconv.AppendUint(b, f.Modseq, 36)
 	})},
+	{name: xml.Name{Space: nsDAV, Local: "sync-token"}, appendValue: folderOnly(func(b []byte, c *renderCtx, f *mailbox.Folder) []byte {
+		return appendXMLText(b, folderSyncToken(f)) // RFC 6578 §4 (sync.go)
+	})},
+	{name: xml.Name{Space: nsDAV, Local: "supported-report-set"}, appendValue: folderOnly(func(b []byte, c *renderCtx, f *mailbox.Folder) []byte {
+		return append(b, "<a:supported-report><a:report><a:sync-collection/></a:report></a:supported-report>"...)
+	})},
 	{name: xml.Name{Space: nsExchange, Local: "outlookfolderclass"}, appendValue: folderOnly(func(b []byte, c *renderCtx, f *mailbox.Folder) []byte {
 		return append(b, "IPF.Note"...)
 	})},

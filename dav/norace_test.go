@@ -1,0 +1,5 @@
+//go:build !race
+
+package dav_test
+
+const raceEnabled = false
