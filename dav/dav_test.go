@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -414,5 +416,46 @@ func TestDepthNoroot(t *testing.T) {
 	_, noRoot := do(t, ts, "PROPFIND", "/exchange/alice/Inbox/", "", "Depth", "1,noroot")
 	if strings.Count(withRoot, "<a:response>") != 2 || strings.Count(noRoot, "<a:response>") != 1 || strings.Contains(noRoot, "/Inbox/</a:href>") {
 		t.Errorf("Depth 1: %d responses; 1,noroot: %d responses:\n%s", strings.Count(withRoot, "<a:response>"), strings.Count(noRoot, "<a:response>"), noRoot)
+	}
+}
+
+// stalledBody yields some bytes, then fails as a connection whose read
+// deadline passed does.
+type stalledBody struct{ sent bool }
+
+func (s *stalledBody) Read(p []byte) (int, error) {
+	if !s.sent {
+		s.sent = true
+		return copy(p, "Subject: x\r\n\r\npartial"), nil
+	}
+	return 0, os.ErrDeadlineExceeded
+}
+
+func (s *stalledBody) Close() error { return nil }
+
+// TestClientMistakes: failures of the client's making get a 4xx, never
+// a 5xx.
+func TestClientMistakes(t *testing.T) {
+	ts := newTestServer(t, dav.Config{})
+	req := httptest.NewRequest("PUT", "/exchange/alice/Inbox/stalled.EML", nil)
+	req.Body = &stalledBody{}
+	req.ContentLength = 1000
+	req.SetBasicAuth("alice", "alice-pw")
+	rec := httptest.NewRecorder()
+	withBasic(ts.h).ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestTimeout {
+		t.Errorf("PUT with a stalled body: %d %s, want 408", rec.Code, rec.Body.String())
+	}
+	if resp, _ := do(t, ts, "GET", "/exchange/alice/Inbox/stalled.EML", ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the stalled PUT left a message: %d", resp.StatusCode)
+	}
+	req = httptest.NewRequest("PROPFIND", "/exchange/alice/Inbox/", nil)
+	req.Header.Add("Depth", "0")
+	req.Header.Add("Depth", "infinity")
+	req.SetBasicAuth("alice", "alice-pw")
+	rec = httptest.NewRecorder()
+	withBasic(ts.h).ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("two Depth headers: %d, want 400", rec.Code)
 	}
 }

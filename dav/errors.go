@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 
 	"github.com/davmail/davmail/internal/reqlog"
@@ -69,6 +70,10 @@ func statusOf(err error) (code int, msg string) {
 		return http.StatusForbidden, "this operation is not allowed on this folder"
 	case errors.Is(err, mailbox.ErrTooManyProps):
 		return http.StatusInsufficientStorage, fmt.Sprintf("too many dead properties (at most %d, %d bytes per resource)", mailbox.MaxDeadProps, mailbox.MaxDeadPropBytes)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// A request body that stalled past the server's read or idle
+		// timeout (a slow or stuck client): the client's side failed.
+		return http.StatusRequestTimeout, "the request body stopped arriving before the server's timeout"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The client went away; nobody reads this. 499 is nginx's
 		// "client closed request", logged so the access log tells.

@@ -18,6 +18,11 @@ import (
 // parseDepth reads the Depth header (RFC 4918 §10.2) with Exchange's
 // ",noroot" suffix (exchange-webdav.md §3.2). def applies when absent.
 func parseDepth(r *http.Request, def int) (depth int, noroot bool, err error) {
+	if len(r.Header.Values("Depth")) > 1 {
+		// A single-valued header (RFC 4918 §10.2): which one to believe
+		// is the client's mistake to fix, not ours to guess.
+		return 0, false, errorf(http.StatusBadRequest, "more than one Depth header")
+	}
 	v := strings.ToLower(strings.TrimSpace(r.Header.Get("Depth")))
 	if v == "" {
 		return def, false, nil
