@@ -7,6 +7,8 @@
 //	davmail user add [--users FILE] [--role admin] [--replace] [--cost N] NAME
 //	davmail user del [--users FILE] NAME
 //	davmail user list [--users FILE]
+//	davmail config check FILE
+//	davmail healthcheck [--ready] [--url URL]
 //	davmail version
 //	davmail help
 //
@@ -59,6 +61,11 @@ Usage:
                           delete a user
   davmail user list [--users FILE]
                           list the users and their roles
+  davmail config check FILE
+                          validate a config file; each error with its line
+  davmail healthcheck [--ready] [--url URL]
+                          probe the local server's /healthz (container
+                          HEALTHCHECK); exit 0 when healthy
   davmail version         print the version
   davmail help            print this help
 
@@ -77,6 +84,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runServe(args[1:], false, stdout, stderr)
 	case "user":
 		return runUser(args[1:], stdin, stdout, stderr)
+	case "config":
+		return runConfig(args[1:], stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "davmail %s (%s, %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK
@@ -87,6 +98,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				return runServe([]string{"--help"}, false, stdout, stderr)
 			case "user":
 				fmt.Fprint(stdout, userUsage)
+				return exitOK
+			case "config":
+				fmt.Fprint(stdout, configUsage)
+				return exitOK
+			case "healthcheck":
+				fmt.Fprint(stdout, healthcheckUsage)
 				return exitOK
 			}
 		}

@@ -54,6 +54,7 @@ func TestDefaults(t *testing.T) {
 		RelayTLS: "starttls", MailDomain: "localhost",
 		LogLevel: "info", LogFormat: "auto",
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ReadTimeout: 0,
+		ShutdownGrace: 30 * time.Second, InitialAdminUser: "admin",
 	}
 	if c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -163,6 +163,52 @@ var settings = withEnv([]setting{
 		ptr:  func(c *Config) any { return &c.ReadTimeout },
 	},
 	{
+		Name: "tls-cert", kind: kindString, Shown: "none (plain HTTP)",
+		Help: "TLS certificate chain (PEM) to serve HTTPS on listen; with tls-key",
+		Doc:  "The file may hold the full chain, leaf first. Send SIGHUP to reload the certificate and key (after a renewal): new connections get the new certificate, connections already open keep theirs and are not dropped. A reload that fails keeps the old certificate and logs the error.",
+		ptr:  func(c *Config) any { return &c.TLSCert },
+	},
+	{
+		Name: "tls-key", kind: kindString, Shown: "none",
+		Help: "private key (PEM) of tls-cert",
+		ptr:  func(c *Config) any { return &c.TLSKey },
+	},
+	{
+		Name: "http-redirect-listen", kind: kindString, Shown: "none",
+		Help: "also listen here (host:port) with plain HTTP that redirects every request to HTTPS",
+		Doc:  "Needs tls-cert. GET and HEAD get a 301, other methods a 308 (which keeps the method and body, so a WebDAV client's PROPFIND is redirected too). The redirect goes to the same host name on the port of listen. /healthz is answered directly, for probes.",
+		ptr:  func(c *Config) any { return &c.HTTPRedirectListen },
+	},
+	{
+		Name: "trusted-proxies", kind: kindString, Shown: "none",
+		Help: "reverse proxies (comma-separated IPs or CIDRs) whose X-Forwarded-For and X-Forwarded-Proto are believed",
+		Doc:  "A request from one of these addresses is taken to come from the address X-Forwarded-For names (the rightmost one that is not itself a trusted proxy), for the access log and the per-address limits, and to have used HTTPS when X-Forwarded-Proto says so (for Secure cookies and absolute URLs). From any other address both headers are ignored, so a client cannot forge its address. Example: `127.0.0.1/32, 10.0.0.0/8`.",
+		ptr:  func(c *Config) any { return &c.TrustedProxies },
+	},
+	{
+		Name: "metrics-listen", kind: kindString, Shown: "none (admins only, at /metrics on listen)",
+		Help: "serve Prometheus metrics at /metrics on this separate address (host:port), without authentication",
+		Doc:  "Without it, /metrics is served on the main address to users with the admin role only (Basic auth), so that mail users cannot read the server's figures. With it, /metrics moves to this address and needs no login: bind it to loopback or a private network that only Prometheus reaches. The metrics are described in docs/deploy.md.",
+		ptr:  func(c *Config) any { return &c.MetricsListen },
+	},
+	{
+		Name: "shutdown-grace", kind: kindDuration, Default: "30s",
+		Help: "on SIGTERM or SIGINT, how long requests in flight (downloads) may take to finish",
+		Doc:  "The server stops accepting at once, lets requests in flight finish within this time, then cuts the rest, closes the index and exits. The default fits systemd's 90 s stop timeout; give docker a stop_grace_period longer than it (the compose file does).",
+		ptr:  func(c *Config) any { return &c.ShutdownGrace },
+	},
+	{
+		Name: "initial-admin-user", kind: kindString, Default: "admin",
+		Help: "name of the admin user created at start when the users file has no users and initial-admin-password is set",
+		ptr:  func(c *Config) any { return &c.InitialAdminUser },
+	},
+	{
+		Name: "initial-admin-password", kind: kindString, Shown: "none (no user created)",
+		Help: "password of initial-admin-user (prefer the environment variable)",
+		Doc:  "For containers: with `DAVMAIL_INITIAL_ADMIN_PASSWORD` set, the first start creates the admin user, and later starts (the users file has users) ignore it, so changing the password afterwards is done with `davmail user add --replace`. Never logged.",
+		ptr:  func(c *Config) any { return &c.InitialAdminPassword },
+	},
+	{
 		Name: "demo", kind: kindBool, Default: "false",
 		Help: "on first run, create user demo with a sample mailbox and print its password",
 		Doc:  "`davmail` with no arguments turns this on. Nothing happens when the users file already has users.",
@@ -259,10 +305,18 @@ func (s *setting) argName() string {
 		return strings.ToUpper(s.Name[strings.LastIndexByte(s.Name, '-')+1:])
 	}
 	switch s.Name {
-	case "listen":
+	case "listen", "relay", "http-redirect-listen", "metrics-listen":
 		return "ADDR"
 	case "data", "maildir-root":
 		return "DIR"
+	case "relay-user", "initial-admin-user":
+		return "NAME"
+	case "relay-password", "initial-admin-password":
+		return "PASSWORD"
+	case "mail-domain":
+		return "DOMAIN"
+	case "trusted-proxies":
+		return "CIDRS"
 	}
 	return "FILE"
 }

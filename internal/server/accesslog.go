@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/davmail/davmail/internal/metrics"
 	"github.com/davmail/davmail/internal/reqlog"
 	"github.com/rs/zerolog"
 )
@@ -24,7 +25,8 @@ const maxUALog = 256
 // accessLog wraps next with the request record: a request id (also sent
 // as X-Request-Id), a reqlog.Entry with a request-scoped logger in the
 // context, byte counting both ways, panic recovery, and at the end exactly
-// one "request" event. Authorization and Cookie headers are never logged.
+// one "request" event and one metrics observation. Authorization and
+// Cookie headers are never logged.
 type accessLog struct {
 	log    zerolog.Logger
 	next   http.Handler
@@ -32,6 +34,8 @@ type accessLog struct {
 	// bodyIdle is how long a request body may stall before its read fails
 	// (see countingBody); 0 disables it.
 	bodyIdle time.Duration
+	// metrics, when set, gets every request the log line describes.
+	metrics *metrics.Metrics
 }
 
 func newRequestID() string {
@@ -62,6 +66,9 @@ func (a *accessLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = body
 	}
 
+	if a.metrics != nil {
+		a.metrics.Started()
+	}
 	defer func() {
 		rec := recover()
 		if rec != nil && rec != http.ErrAbortHandler {
@@ -128,6 +135,12 @@ func (a *accessLog) logRequest(r *http.Request, e *reqlog.Entry, rw *responseWri
 		ev = ev.Str("limit", e.Limit).Int64("limit_value", e.LimitValue).Int64("limit_size", e.LimitSize)
 	}
 	ev.Msg("request")
+	if a.metrics != nil {
+		a.metrics.Done(metrics.Request{
+			Method: r.Method, Status: status, Duration: d,
+			BytesIn: in, BytesOut: rw.bytes, Limit: e.Limit,
+		})
+	}
 }
 
 // responseWriter records the status and counts the bytes of the body. It

@@ -1,6 +1,7 @@
 // Package server assembles davmail: it opens the Maildir store, loads the
 // users, builds the WebDAV handler behind authentication, adds the health
-// endpoints and the access log, and runs the HTTP server.
+// endpoints, the metrics and the access log, and runs the HTTP(S) server,
+// with the optional HTTP→HTTPS redirect and metrics listeners beside it.
 package server
 
 import (
@@ -11,6 +12,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -20,6 +22,7 @@ import (
 	"github.com/davmail/davmail/dav"
 	"github.com/davmail/davmail/internal/auth"
 	"github.com/davmail/davmail/internal/config"
+	"github.com/davmail/davmail/internal/metrics"
 	"github.com/davmail/davmail/internal/owa"
 	"github.com/davmail/davmail/mailbox"
 	"github.com/davmail/davmail/mailbox/maildir"
@@ -59,6 +62,18 @@ type Server struct {
 
 	panics atomic.Int64
 	submit *submitter // nil when no relay is configured
+
+	metrics *metrics.Metrics
+	certs   *certStore     // nil: plain HTTP
+	proxies []netip.Prefix // trusted reverse proxies
+
+	// side are the redirect and metrics servers, stopped by Shutdown.
+	sideMu   sync.Mutex
+	side     []*http.Server
+	stopping bool
+	// draining is set when Shutdown starts: /readyz says 503 so that a
+	// load balancer stops sending new requests.
+	draining atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -147,7 +162,20 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 	if err != nil {
 		return nil, err
 	}
+	proxies, err := cfg.TrustedProxyPrefixes()
+	if err != nil {
+		return nil, err
+	}
+	var certs *certStore
+	if cfg.TLSCert != "" {
+		if certs, err = newCertStore(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, err
+		}
+	}
 	s := &Server{
+		metrics:  metrics.New(log.With().Str("component", "metrics").Logger()),
+		certs:    certs,
+		proxies:  proxies,
 		submit:   sub,
 		cfg:      cfg,
 		log:      log,
@@ -173,6 +201,9 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 	s.mux.Handle(owa.LogoffPath, oh.Logoff())
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if cfg.MetricsListen == "" {
+		s.mux.Handle("GET /metrics", s.metricsForAdmins())
+	}
 	s.mux.HandleFunc("/{$}", s.index)
 	if err := s.mountWeb(); err != nil {
 		return nil, err
@@ -186,13 +217,20 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          stdlog.New(errorLogWriter{log.With().Str("component", "http").Logger()}, "", 0),
 	}
+	if certs != nil {
+		s.http.TLSConfig = certs.tlsConfig()
+	}
+	s.registerMetrics()
 	return s, nil
 }
 
-// Handler returns the complete handler: access log, panic recovery and
-// the routes.
+// Handler returns the complete handler: trusted-proxy rewriting, access
+// log and metrics, panic recovery, limits and the routes.
 func (s *Server) Handler() http.Handler {
-	return &accessLog{log: s.log, next: s.wrapLimits(s.mux), panics: &s.panics, bodyIdle: s.cfg.IdleTimeout}
+	return &proxyTrust{trusted: s.proxies, next: &accessLog{
+		log: s.log, next: s.wrapLimits(s.mux), panics: &s.panics,
+		bodyIdle: s.cfg.IdleTimeout, metrics: s.metrics,
+	}}
 }
 
 // Panics returns how many handler panics were recovered.
@@ -207,21 +245,40 @@ func (s *Server) Throttle() *auth.Throttle { return s.auth.Throttle() }
 // Sessions returns the forms-login session table (Len for its size).
 func (s *Server) Sessions() *auth.Sessions { return s.sessions }
 
-// Serve accepts connections on ln until Shutdown. It returns nil after a
+// Serve accepts connections on ln until Shutdown: HTTPS when a
+// certificate is configured, plain HTTP otherwise. It returns nil after a
 // Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.http.Serve(ln)
+	var err error
+	if s.certs != nil {
+		// The certificate comes from TLSConfig.GetCertificate; ServeTLS
+		// adds the ALPN protocols (h2, http/1.1).
+		err = s.http.ServeTLS(ln, "", "")
+	} else {
+		err = s.http.Serve(ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Shutdown stops accepting connections, waits for requests in progress
-// until ctx ends, then closes the store. Requests still running when ctx
-// ends have their connections closed.
+// Shutdown stops accepting connections on every listener, waits for
+// requests in progress (downloads included) until ctx ends, then stops
+// the mail queue and closes the store, which flushes and closes the
+// index. Requests still running when ctx ends have their connections
+// closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
+		s.draining.Store(true)
+		s.sideMu.Lock()
+		s.stopping = true
+		side := s.side
+		s.sideMu.Unlock()
+		for _, srv := range side {
+			// Redirects and scrapes are short: close them at once.
+			srv.Close()
+		}
 		err := s.http.Shutdown(ctx)
 		if err != nil {
 			// Deadline passed: cut the remaining connections so their
@@ -249,6 +306,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if s.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("shutting down\n"))
+		return
+	}
 	if err := s.store.Ready(ctx); err != nil {
 		zerolog.Ctx(r.Context()).Error().Err(err).Msg("store not ready")
 		w.WriteHeader(http.StatusServiceUnavailable)
