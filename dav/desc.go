@@ -2,6 +2,7 @@ package dav
 
 import (
 	"bytes"
+	"errors"
 	"encoding/xml"
 	"io"
 	"strings"
@@ -63,6 +64,39 @@ func (c *renderCtx) description(m *mailbox.Message) (text, htmlBody []byte, ok b
 	}
 	c.descOK = true
 	return c.descText, c.descHTML, true
+}
+
+// maxHeaderBlock caps PR_TRANSPORT_MESSAGE_HEADERS: the scanner reads at
+// most convert.DefaultMaxHeaderBytes of a header; real headers are a few
+// KiB.
+const maxHeaderBlock = 256 << 10
+
+// headerBlock returns the raw header of m (up to the empty line that ends
+// it), as valid UTF-8, for one message at a time.
+func (c *renderCtx) headerBlock(m *mailbox.Message) ([]byte, bool) {
+	if !c.single {
+		return nil, false
+	}
+	if c.hdrDone {
+		return c.hdrBlock, c.hdrBlock != nil
+	}
+	c.hdrDone = true
+	st, err := c.mb.Structure(c.ctx, m.Folder, m.Name)
+	if err != nil {
+		return nil, false
+	}
+	content, err := c.mb.Open(c.ctx, m.Folder, m.Name)
+	if err != nil {
+		return nil, false
+	}
+	defer content.Close()
+	n := min(st.Parts[0].BodyStart, maxHeaderBlock, content.Size())
+	b := make([]byte, n)
+	if _, err := content.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, false
+	}
+	c.hdrBlock = bytes.ToValidUTF8(b, []byte("\uFFFD"))
+	return c.hdrBlock, true
 }
 
 // htmlText is the text content of sanitized HTML, paragraphs on lines.

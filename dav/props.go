@@ -35,6 +35,8 @@ type renderCtx struct {
 	single             bool
 	descDone, descOK   bool
 	descText, descHTML []byte
+	hdrDone            bool
+	hdrBlock           []byte
 }
 
 // rootFolderProp is an httpmail: property of the mailbox root whose value
@@ -277,14 +279,22 @@ var liveProps = []liveProp{
 	// Special-folder URLs on the mailbox root (exchange-webdav.md §1.4),
 	// mapped from RFC 6154 special-use attributes (Dovecot's Sent, Trash,
 	// Drafts, Junk). A folder the store does not have is left out (404),
-	// which is how Exchange says "absent"; calendar, contacts, tasks and the
-	// submission URI are absent until the gateway serves them.
+	// which is how Exchange says "absent"; calendar, contacts and tasks are
+	// absent until the gateway serves them. sendmsg names the submission
+	// URI when sending is configured.
 	rootFolderProp("inbox", "\\Inbox"),
 	rootFolderProp("drafts", "\\Drafts"),
 	rootFolderProp("sentitems", "\\Sent"),
 	rootFolderProp("deleteditems", "\\Trash"),
 	rootFolderProp("junkemail", "\\Junk"),
 	rootFolderProp("outbox", "Outbox"),
+	{name: xml.Name{Space: nsHTTPMail, Local: "sendmsg"}, appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		if r.folder == nil || r.folder.Path != "" || c.h.cfg.Submit == nil {
+			return b, false
+		}
+		b = append(append(b, c.root...), '/')
+		return append(appendEscaped(b, submissionSegment), '/'), true
+	}},
 	{name: xml.Name{Space: nsHTTPMail, Local: "msgfolderroot"}, appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
 		if r.folder == nil || r.folder.Path != "" {
 			return b, false
@@ -295,6 +305,16 @@ var liveProps = []liveProp{
 	descProp(nsHTTPMail, "textdescription", false),
 	descProp(nsHTTPMail, "htmldescription", true),
 	descProp(nsHeader, "htmldescription", true),
+	{name: xml.Name{Space: nsMAPI, Local: "x007d001f"}, appendValue: func(b []byte, c *renderCtx, r *resource) ([]byte, bool) {
+		if r.msg == nil { // PR_TRANSPORT_MESSAGE_HEADERS, one message at a time (desc.go)
+			return b, false
+		}
+		h, ok := c.headerBlock(r.msg)
+		if !ok {
+			return b, false
+		}
+		return appendXMLText(b, string(h)), true
+	}},
 	// oversized marks legacy messages above max-message-size: listed with
 	// their exact size, but GET of the whole message is refused.
 	{name: xml.Name{Space: nsDavmail, Local: "oversized"}, dt: "boolean", allprop: true, appendValue: msgOnly(func(b []byte, c *renderCtx, m *mailbox.Message) []byte {

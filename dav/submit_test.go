@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -98,5 +99,33 @@ func TestSubmissionSizeLimit(t *testing.T) {
 	resp, body := do(t, ts, "PUT", "/exchange/alice/%23%23DavMailSubmissionURI%23%23/", strings.Repeat("x", 101))
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "max-message-size") || !strings.Contains(body, "101") || len(sub.sent) != 0 {
 		t.Errorf("oversized submission: %d %q, %d sent", resp.StatusCode, body, len(sub.sent))
+	}
+}
+
+// TestRootSendmsg: the root names the submission URI when sending is on
+// (DavMail MOVEs drafts there, exchange-webdav.md §1.4), and not when off.
+func TestRootSendmsg(t *testing.T) {
+	body := `<?xml version="1.0"?><a:propfind xmlns:a="DAV:" xmlns:d="urn:schemas:httpmail:"><a:prop><d:sendmsg/></a:prop></a:propfind>`
+	ts := newTestServer(t, dav.Config{Submit: &fakeSubmitter{}})
+	_, got := do(t, ts, "PROPFIND", "/exchange/alice/", body, "Depth", "0")
+	if want := "<d:sendmsg>" + ts.URL + "/exchange/alice/%23%23DavMailSubmissionURI%23%23/</d:sendmsg>"; !strings.Contains(got, want) {
+		t.Errorf("sendmsg missing, want %s:\n%s", want, got)
+	}
+	off := newTestServer(t, dav.Config{})
+	if _, got := do(t, off, "PROPFIND", "/exchange/alice/", body, "Depth", "0"); strings.Contains(got, "DavMailSubmissionURI") {
+		t.Errorf("sendmsg named without a submitter:\n%s", got)
+	}
+}
+
+// TestTransportHeaders: x007d001f (PR_TRANSPORT_MESSAGE_HEADERS) is the
+// raw header block of one message; DavMail answers IMAP header fetches
+// from it (§11 #12).
+func TestTransportHeaders(t *testing.T) {
+	ts := newTestServer(t, dav.Config{})
+	m := seed(t, ts, "alice", mailbox.Inbox, "Subject: hdr & <x>\r\nX-Test: 1\r\n\r\nbody\r\n", 0)
+	body := `<?xml version="1.0"?><a:propfind xmlns:a="DAV:" xmlns:e="http://schemas.microsoft.com/mapi/proptag/"><a:prop><e:x007d001f/></a:prop></a:propfind>`
+	_, got := do(t, ts, "PROPFIND", "/exchange/alice/Inbox/"+url.PathEscape(m.Name), body, "Depth", "0")
+	if !strings.Contains(got, "<e:x007d001f>Subject: hdr &amp; &lt;x&gt;&#13;\nX-Test: 1&#13;\n&#13;\n</e:x007d001f>") {
+		t.Errorf("x007d001f:\n%q", got)
 	}
 }

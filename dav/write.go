@@ -94,7 +94,10 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, rq *request) error
 	w.Header().Set("ETag", etagOf(m.ID, m.Size))
 	w.Header().Set("Content-Length", "0")
 	if t.exists {
-		w.WriteHeader(http.StatusNoContent)
+		// 200, not 204: DavMail 6.0.1's APPEND and send PUT over the item
+		// their PROPPATCH created and accept only 200 or 201
+		// (exchange-webdav.md §11 #17); RFC 4918 §9.7.1 allows either.
+		w.WriteHeader(http.StatusOK)
 	} else {
 		w.Header().Set("Location", baseURL(r)+r.URL.EscapedPath())
 		w.WriteHeader(http.StatusCreated)

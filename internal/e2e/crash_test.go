@@ -207,7 +207,7 @@ func TestCrashSafety(t *testing.T) {
 		code, err := do(http.MethodPut, p, bytes.NewReader(msg), "Content-Type", "message/rfc822")
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if err == nil && (code == http.StatusCreated || code == http.StatusNoContent) {
+		if err == nil && (code == http.StatusCreated || code == http.StatusOK) {
 			delete(m.pending, id)
 			m.at[id], m.acked = p, m.acked+1
 			return nil
@@ -224,7 +224,7 @@ func TestCrashSafety(t *testing.T) {
 		code, err := do("MOVE", from, nil, "Destination", base+dst, "Overwrite", "F")
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if err == nil && (code == http.StatusCreated || code == http.StatusNoContent) {
+		if err == nil && (code == http.StatusCreated || code == http.StatusOK) {
 			delete(m.pending, id)
 			m.at[id], m.acked = dst, m.acked+1
 			return nil
@@ -243,7 +243,7 @@ func TestCrashSafety(t *testing.T) {
 		code, err := do("COPY", from, nil, "Destination", base+dst, "Overwrite", "F")
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if err == nil && (code == http.StatusCreated || code == http.StatusNoContent) {
+		if err == nil && (code == http.StatusCreated || code == http.StatusOK) {
 			delete(m.pending, cid)
 			m.at[cid], m.acked = dst, m.acked+1
 			return nil
@@ -264,7 +264,7 @@ func TestCrashSafety(t *testing.T) {
 		code, err := do("MOVE", root+from, nil, "Destination", base+root+to, "Overwrite", "F")
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if err == nil && (code == http.StatusCreated || code == http.StatusNoContent) {
+		if err == nil && (code == http.StatusCreated || code == http.StatusOK) {
 			for id, p := range moved {
 				delete(m.pending, id)
 				m.at[id] = p
