@@ -6,7 +6,8 @@
 #
 # Steps:
 #   peers  install the external programs the tests drive (litmus, cadaver,
-#          rclone, apache2, dovecot; a C compiler for -race) with apt-get
+#          rclone, apache2, dovecot, chromium, postfix, davmail-server,
+#          docker-compose; a C compiler for -race) with apt-get
 #          when run as root on Debian and one is missing; otherwise print
 #          what to install.
 #   check  go vet ./... and gofmt -l (any file listed fails).
@@ -35,7 +36,11 @@ PEERS=(
 	cadaver:cadaver        # internal/e2e TestCadaver
 	rclone:rclone          # internal/e2e TestRclone
 	apache2:apache2        # bench/compare TestConf (apache2 -t), bench/run.sh
-	doveconf:dovecot-imapd # bench/compare TestConf (doveconf -n), bench/run.sh
+	doveconf:dovecot-imapd # bench/compare TestConf, bench/run.sh, e2e TestDovecotServesGatewayMaildir
+	chromium:chromium      # internal/e2e TestBrowser (headless, driven by chromedp)
+	postfix:postfix        # internal/e2e TestDavMail (SMTP send), TestPostfixShippedConfig
+	davmail-server:davmail-server # internal/e2e TestDavMail (DavMail 6.0.1, pulls in Java)
+	docker-compose:docker-compose # internal/e2e TestComposeFile (docker-compose config; no engine needed)
 )
 
 passed=0
@@ -118,6 +123,9 @@ install_peers() {
 	# Wait up to 5 minutes for another apt/dpkg run to release its lock
 	# (an image's unattended upgrade, a parallel job); retry downloads.
 	local opts=(-o DPkg::Lock::Timeout=300 -o Acquire::Retries=3) rc=0
+	# Postfix asks how to configure the system's mail; the tests run
+	# their own instance from deploy/postfix, so: none.
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
 	apt-get "${opts[@]}" update -qq &&
 		apt-get "${opts[@]}" install -y -qq --no-install-recommends "${pkgs[@]}" || rc=1
 	[ -n "$made_policy" ] && rm -f "$policy"
@@ -141,7 +149,14 @@ gofmt_check() {
 	fi
 }
 
-go_test() { go test -race -shuffle=on -timeout "$TEST_TIMEOUT" ./...; }
+# DAVMAIL_ARTIFACTS keeps what tests save for a person to look at (the
+# browser test's screenshots) after the run.
+go_test() {
+	export DAVMAIL_ARTIFACTS=${DAVMAIL_ARTIFACTS:-${TMPDIR:-/tmp}/davmail-artifacts}
+	mkdir -p "$DAVMAIL_ARTIFACTS"
+	log "test artifacts (screenshots) in $DAVMAIL_ARTIFACTS"
+	go test -race -shuffle=on -timeout "$TEST_TIMEOUT" ./...
+}
 
 # fuzz_targets prints "package FuzzName" for every fuzz target. A package
 # that does not compile lists nothing here; the test step reports it.

@@ -53,6 +53,16 @@ type Config struct {
 	MaxXMLDepth      int
 	MaxDepthInfinity int // -1 refuses Depth: infinity always
 
+	AttachmentFolders    bool // virtual <message>.attachments/ collections
+	RangeOverResponseCap bool // Range within max-response-size on larger attachments
+
+	// Fair share (package limits; docs/limits.md).
+	UserTimeBudget    time.Duration
+	UserMaxConcurrent int
+	UserRate          int
+	IPMaxConcurrent   int
+	MaxInFlight       int
+
 	// Sending through the Exchange submission URI (internal/submit).
 	Relay         string // host:port; "" turns sending off
 	RelayTLS      string // none, starttls, tls

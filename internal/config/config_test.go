@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/davmail/davmail/dav"
+	"github.com/davmail/davmail/limits"
 )
 
 func env(kv ...string) func(string) (string, bool) {
@@ -55,6 +56,8 @@ func TestDefaults(t *testing.T) {
 		LogLevel: "info", LogFormat: "auto",
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ReadTimeout: 0,
 		ShutdownGrace: 30 * time.Second, InitialAdminUser: "admin",
+		UserTimeBudget: limits.DefaultUserBudget, UserMaxConcurrent: limits.DefaultUserConcurrent,
+		UserRate: limits.DefaultUserRate, IPMaxConcurrent: limits.DefaultIPConcurrent, MaxInFlight: limits.DefaultMaxInFlight,
 	}
 	if c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

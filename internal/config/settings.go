@@ -105,6 +105,48 @@ var settings = withEnv([]setting{
 		ptr:  func(c *Config) any { return &c.MaxDepthInfinity },
 	},
 	{
+		Name: "attachment-folders", kind: kindBool, Default: "false",
+		Help: "show a read-only <message>.attachments/ collection beside each message with attachments",
+		Doc:  "For WebDAV clients that can only browse. Off by default: a mount then sees exactly the messages, and copies stay byte-exact. Attachments are always reachable at `<message URL>/<name>` (the hrefs X-MS-ENUMATTS returns).",
+		ptr:  func(c *Config) any { return &c.AttachmentFolders },
+	},
+	{
+		Name: "range-over-response-cap", kind: kindBool, Default: "false",
+		Help: "let a Range request fetch a piece (within max-response-size) of an attachment larger than max-response-size",
+		Doc:  "Off by default: an attachment over max-response-size is refused whole, as Exchange's MaximumResponseSizeInBytes did. On, a client can download it in pieces no larger than the cap; max-message-size still refuses parts above it.",
+		ptr:  func(c *Config) any { return &c.RangeOverResponseCap },
+	},
+	{
+		Name: "user-time-budget", kind: kindDuration, Default: limits.DefaultUserBudget.String(),
+		Help: "handler time one user may use per fair-share window (1 minute); over it: 429 with Retry-After",
+		Doc:  "Exchange's EASPercentTimeInCAS idea: a user whose requests keep the server busy for more than this per minute waits. 4 minutes per minute is two busy cores' worth, so it only stops a user who would starve the others. See docs/limits.md.",
+		ptr:  func(c *Config) any { return &c.UserTimeBudget },
+	},
+	{
+		Name: "user-max-concurrent", kind: kindInt, Default: fmt.Sprint(limits.DefaultUserConcurrent),
+		Help: "requests one user may have in flight; more: 429",
+		Doc:  "Real clients keep 2–6 connections; 16 leaves room for several devices of one user.",
+		ptr:  func(c *Config) any { return &c.UserMaxConcurrent },
+	},
+	{
+		Name: "user-rate", kind: kindInt, Default: fmt.Sprint(limits.DefaultUserRate),
+		Help: "sustained requests per second one user may send (bursts of 10× allowed); more: 429",
+		Doc:  "DavMail sends a PROPFIND before every IMAP command: a busy IMAP client is tens of requests per second.",
+		ptr:  func(c *Config) any { return &c.UserRate },
+	},
+	{
+		Name: "ip-max-concurrent", kind: kindInt, Default: fmt.Sprint(limits.DefaultIPConcurrent),
+		Help: "requests one client address (IPv6: its /64) may have in flight; more: 429",
+		Doc:  "Bounds unauthenticated floods and many users behind one address alike; raise it for a large NAT.",
+		ptr:  func(c *Config) any { return &c.IPMaxConcurrent },
+	},
+	{
+		Name: "max-in-flight", kind: kindInt, Default: fmt.Sprint(limits.DefaultMaxInFlight),
+		Help: "requests the whole server may have in flight; more: 503 with Retry-After",
+		Doc:  "The last line of defence: past it the server sheds load instead of queueing it.",
+		ptr:  func(c *Config) any { return &c.MaxInFlight },
+	},
+	{
 		Name: "relay", kind: kindString, Shown: "none (sending off)",
 		Help: "SMTP relay (host:port) for mail sent through the Exchange submission URI",
 		Doc:  "Mail that Exchange-dialect clients submit (PUT or MOVE to `##DavMailSubmissionURI##`) waits in a persistent queue under `<data>/queue` and is relayed here, with retries and a bounce to the sender on final failure. Empty: sending is refused with 403.",

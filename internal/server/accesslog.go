@@ -246,10 +246,14 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	b.n += int64(n)
-	if err != nil {
+	if err == io.EOF {
 		// At EOF net/http starts its background read to notice a client
 		// that hangs up; our deadline must not fire there and cancel the
-		// request's context while the handler is still working.
+		// request's context while the handler is still working. On any
+		// other error (the idle deadline passed: a stalled body) the
+		// deadline stays, so that net/http's drain of the unread body
+		// after the handler fails at once and the connection is closed,
+		// instead of waiting for the stalled client forever.
 		b.clearDeadline()
 	}
 	return n, err

@@ -61,14 +61,22 @@ func (s *Server) wrapLimits(next http.Handler) http.Handler {
 	return lim.Wrap(route)
 }
 
-// limitsOptions are the limiter's settings. They are limits' defaults
-// for now, but the body digested for coalescing, which follows the XML
-// body cap so that every body the handler would accept can be keyed;
-// the config settings listed in docs/limits.md will feed the rest.
+// limitsOptions are the limiter's settings from the configuration (0
+// takes limits' default); the body digested for coalescing follows the
+// XML body cap so that every body the handler would accept can be keyed.
 func limitsOptions(s *Server) limits.Options {
+	c := s.cfg
 	return limits.Options{
 		Logger:   s.log.With().Str("component", "limits").Logger(),
-		Coalesce: limits.CoalesceOptions{MaxBody: s.cfg.MaxXMLBytes},
+		Coalesce: limits.CoalesceOptions{MaxBody: c.MaxXMLBytes},
+		User: limits.Quota{
+			Budget:     c.UserTimeBudget,
+			Concurrent: c.UserMaxConcurrent,
+			Rate:       float64(c.UserRate),
+			Burst:      10 * c.UserRate, // a client's start-up burst (a folder sync) is ~10 s of its rate
+		},
+		IPConcurrent: c.IPMaxConcurrent,
+		MaxInFlight:  c.MaxInFlight,
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/davmail/davmail/internal/owa"
 	"github.com/davmail/davmail/mailbox"
 	"github.com/davmail/davmail/mailbox/maildir"
+	"github.com/davmail/davmail/web"
 	"github.com/rs/zerolog"
 )
 
@@ -64,8 +65,11 @@ type Server struct {
 	submit *submitter // nil when no relay is configured
 
 	metrics *metrics.Metrics
-	certs   *certStore     // nil: plain HTTP
-	proxies []netip.Prefix // trusted reverse proxies
+	// activity feeds the web UI's admin page (per-user requests, bytes,
+	// refusals and throttling in the last hour).
+	activity *web.Activity
+	certs    *certStore     // nil: plain HTTP
+	proxies  []netip.Prefix // trusted reverse proxies
 
 	// side are the redirect and metrics servers, stopped by Shutdown.
 	sideMu   sync.Mutex
@@ -128,17 +132,19 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 		}()
 	}
 	dh, err := dav.New(dav.Config{
-		Address:          func(user string) string { return mailAddress(user, cfg.MailDomain) },
-		Submit:           davSubmit,
-		Store:            store,
-		Logger:           log.With().Str("component", "dav").Logger(),
-		Prefix:           Prefix,
-		MaxMessageSize:   cfg.MaxMessageSize,
-		MaxResponseSize:  cfg.MaxResponseSize,
-		MaxXMLBytes:      cfg.MaxXMLBytes,
-		MaxXMLElements:   cfg.MaxXMLElements,
-		MaxXMLDepth:      cfg.MaxXMLDepth,
-		MaxDepthInfinity: cfg.MaxDepthInfinity,
+		Address:              func(user string) string { return mailAddress(user, cfg.MailDomain) },
+		Submit:               davSubmit,
+		Store:                store,
+		Logger:               log.With().Str("component", "dav").Logger(),
+		Prefix:               Prefix,
+		MaxMessageSize:       cfg.MaxMessageSize,
+		MaxResponseSize:      cfg.MaxResponseSize,
+		MaxXMLBytes:          cfg.MaxXMLBytes,
+		MaxXMLElements:       cfg.MaxXMLElements,
+		MaxXMLDepth:          cfg.MaxXMLDepth,
+		MaxDepthInfinity:     cfg.MaxDepthInfinity,
+		AttachmentFolders:    cfg.AttachmentFolders,
+		RangeOverResponseCap: cfg.RangeOverResponseCap,
 	})
 	if err != nil {
 		return nil, err
@@ -227,8 +233,13 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 // Handler returns the complete handler: trusted-proxy rewriting, access
 // log and metrics, panic recovery, limits and the routes.
 func (s *Server) Handler() http.Handler {
+	var routes http.Handler = s.wrapLimits(s.mux)
+	if s.activity != nil {
+		// Outside the limits, so that throttled requests count too.
+		routes = s.activity.Middleware(routes)
+	}
 	return &proxyTrust{trusted: s.proxies, next: &accessLog{
-		log: s.log, next: s.wrapLimits(s.mux), panics: &s.panics,
+		log: s.log, next: routes, panics: &s.panics,
 		bodyIdle: s.cfg.IdleTimeout, metrics: s.metrics,
 	}}
 }
@@ -326,6 +337,7 @@ const indexPage = `<!DOCTYPE html>
 <body>
 <h1>davmail</h1>
 <p>This is davmail, a WebDAV gateway to Maildir mailboxes.</p>
+<p><a href="/web/">Read your mail in the browser</a>.</p>
 <p>Mount <code>%[1]s&lt;user&gt;/</code> with a WebDAV client
 (Finder, Windows Explorer, cadaver, rclone, DavMail) and log in with your
 davmail user name and password. Folders are collections; messages are

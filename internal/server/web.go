@@ -12,14 +12,10 @@ import (
 // mountWeb adds the browser UI (package web) to s.mux. It runs once, in
 // newWithStore, after the WebDAV and forms-login routes are in place.
 //
-// It also puts the UI's activity recorder (the admin status page's "who
-// used the server in the last hour") around every route: the routes
-// registered so far move to an inner mux, and s.mux becomes a mux whose
-// catch-all passes through the recorder to it. The recorder sits inside
-// the access log and the limits (Handler wraps s.mux), so it sees the
-// user and the refusal the handlers record in the reqlog entry, but not
-// requests that the limits middleware answers itself (throttling); those
-// need a hook in the access log (see docs/webui.md).
+// It also creates the UI's activity recorder (the admin status page's
+// "who used the server in the last hour"), which Handler puts around the
+// limits and the routes: it sees every request, throttled ones included,
+// with the user and the refusal recorded in the reqlog entry.
 func (s *Server) mountWeb() error {
 	act := web.NewActivity(web.ActivityOptions{})
 	h, err := web.New(web.Options{
@@ -40,10 +36,7 @@ func (s *Server) mountWeb() error {
 	}
 	s.mux.Handle(web.Prefix, h)
 	s.mux.Handle(strings.TrimSuffix(web.Prefix, "/"), http.RedirectHandler(web.Prefix, http.StatusMovedPermanently))
-
-	inner := s.mux
-	s.mux = http.NewServeMux()
-	s.mux.Handle("/", act.Middleware(inner))
+	s.activity = act
 	return nil
 }
 
