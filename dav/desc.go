@@ -2,8 +2,8 @@ package dav
 
 import (
 	"bytes"
-	"errors"
 	"encoding/xml"
+	"errors"
 	"io"
 	"strings"
 	"unicode/utf8"
