@@ -1,9 +1,18 @@
 package dav
 
 import (
+	"context"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/davmail/davmail/internal/reqlog"
+	"github.com/davmail/davmail/mailbox"
+	"github.com/davmail/davmail/mailbox/memstore"
 )
 
 func FuzzSplitPath(f *testing.F) {
@@ -75,5 +84,56 @@ func FuzzXMLBodies(f *testing.F) {
 			}
 		}
 		h.parseLockInfo(strings.NewReader(s))
+	})
+}
+
+// FuzzRequestHeaders sends requests with arbitrary Depth, Destination,
+// Range, Overwrite, If, Translate and Brief headers to a handler over a
+// small mailbox: whatever the values, the answer is never a 5xx and
+// never a panic (issue 6: hostile headers get a clear 4xx).
+func FuzzRequestHeaders(f *testing.F) {
+	f.Add(uint8(0), uint8(0), "1", "", "", "", "", "", "")
+	f.Add(uint8(1), uint8(1), "0", "", "bytes=0-10,5-6,-3", "", "", "t", "")
+	f.Add(uint8(2), uint8(1), "infinity", "/exchange/alice/Archive/x.EML", "", "F", "(<opaquelocktoken:x>)", "f", "t")
+	f.Add(uint8(3), uint8(2), "1,noroot", "http://other/exchange/bob/Inbox/", "bytes=-0", "T", `(["etag"])`, "", "")
+	f.Add(uint8(4), uint8(0), "infinity,noroot", "", "bytes=999999999999999999999-", "", "", "", "")
+	st := memstore.New()
+	mb, err := st.Mailbox(context.Background(), "alice")
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := mb.CreateFolder(context.Background(), "Archive"); err != nil {
+		f.Fatal(err)
+	}
+	raw := "Subject: m\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Disposition: attachment; filename=a.bin\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n--b--\r\n"
+	if _, err := mb.Append(context.Background(), mailbox.Inbox, strings.NewReader(raw), mailbox.AppendOptions{Name: "m.EML"}); err != nil {
+		f.Fatal(err)
+	}
+	h, err := New(Config{Store: st, Logger: zerolog.Nop()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	methods := []string{"PROPFIND", "GET", "HEAD", "COPY", "LOCK", "REPORT", "X-MS-ENUMATTS", "OPTIONS"}
+	paths := []string{"/exchange/alice/Inbox/", "/exchange/alice/Inbox/m.EML", "/exchange/alice/Inbox/m.EML/a.bin", "/exchange/alice/"}
+	f.Fuzz(func(t *testing.T, m, p uint8, depth, dest, rng, overwrite, ifh, translate, brief string) {
+		method := methods[int(m)%len(methods)]
+		req := httptest.NewRequest(method, paths[int(p)%len(paths)], nil)
+		for k, v := range map[string]string{"Depth": depth, "Destination": dest, "Range": rng, "Overwrite": overwrite, "If": ifh, "Translate": translate, "Brief": brief} {
+			if v != "" && httpguts.ValidHeaderFieldValue(v) {
+				req.Header.Set(k, v)
+			}
+		}
+		if method == "COPY" && req.Header.Get("Destination") == "" {
+			return
+		}
+		req = req.WithContext(reqlog.With(req.Context(), &reqlog.Entry{User: "alice", Log: zerolog.Nop()}))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code == 502 && (method == "COPY" || method == "MOVE") {
+			return // RFC 4918 §9.8.5: a Destination on another server is 502 by definition
+		}
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s with Depth %q Destination %q Range %q Overwrite %q If %q: %d %s", method, req.URL.Path, depth, dest, rng, overwrite, ifh, rec.Code, rec.Body.String())
+		}
 	})
 }

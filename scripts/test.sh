@@ -11,7 +11,9 @@
 #          when run as root on Debian and one is missing; otherwise print
 #          what to install.
 #   check  go vet ./... and gofmt -l (any file listed fails).
-#   test   go test -race -shuffle=on -timeout 25m ./...
+#   test   go test -race -shuffle=on -timeout 25m ./..., then the seed soaks
+#          at full size without the race detector (100,000 syncs,
+#          100,000 deferred domains), printing their heap figures
 #   fuzz   each fuzz target for FUZZTIME; by default 10s each, shortened so
 #          that all of them fuzz FUZZ_BUDGET seconds at most (default 180,
 #          which keeps the step, builds included, around 5 minutes on 2 CPUs).
@@ -158,6 +160,13 @@ go_test() {
 	go test -race -shuffle=on -timeout "$TEST_TIMEOUT" ./...
 }
 
+# soaks runs the soak tests at the sizes the issues name: under -race
+# they run a tenth of their iterations.
+soaks() {
+	go test -count=1 -timeout 10m -run '^(TestSyncSoak|TestManyDomainsBounded)$' -v ./dav ./internal/submit |
+		grep -E '^(--- |ok|FAIL)|sync iterations|heap after'
+}
+
 # fuzz_targets prints "package FuzzName" for every fuzz target. A package
 # that does not compile lists nothing here; the test step reports it.
 fuzz_targets() {
@@ -252,7 +261,10 @@ for s in "${steps[@]}"; do
 		step "go vet" vet
 		step "gofmt" gofmt_check
 		;;
-	test) step "go test -race" go_test ;;
+	test)
+		step "go test -race" go_test
+		step "soaks (full size)" soaks
+		;;
 	fuzz) run_fuzz ;;
 	bench)
 		if [ "$BENCH" = 0 ]; then
