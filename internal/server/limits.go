@@ -34,6 +34,7 @@ import (
 // (then this function becomes `return lim.Wrap(next)`).
 func (s *Server) wrapLimits(next http.Handler) http.Handler {
 	lim := limits.NewLimiter(limitsOptions(s))
+	s.limiter = lim
 	authn := []auth.Authenticator{s.sessions, auth.BasicAuthenticator{Users: s.users}}
 	gated := lim.Gate(next)
 	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -40,6 +40,17 @@ func (s *Server) registerMetrics() {
 		m.GaugeFunc("mailboxes_open", "Mailboxes open in the store (index handles kept, bounded LRU).", nil,
 			func() float64 { return float64(l.Len()) })
 	}
+	if lim := s.limiter; lim != nil {
+		for _, g := range []struct {
+			table string
+			f     func() int
+		}{{"users", lim.UsersLen}, {"addresses", lim.IPsLen}, {"coalesced_flights", lim.FlightsLen}} {
+			m.GaugeFunc("limits_entries", "Keys tracked by the fair-share limiter, by table (each capped, LRU).", prometheus.Labels{"table": g.table},
+				func() float64 { return float64(g.f()) })
+		}
+		m.GaugeFunc("requests_in_flight", "Requests being served now (the server-wide cap is max-in-flight).", nil,
+			func() float64 { return float64(lim.InFlight()) })
+	}
 	m.CounterFunc("panics_total", "Handler panics recovered (each answered a 500): always a bug.", nil,
 		func() float64 { return float64(s.panics.Load()) })
 	dir := s.cfg.IndexDir()

@@ -192,6 +192,10 @@ func TestMetricsWorkload(t *testing.T) {
 	if after[`davmail_index_bytes`] <= 0 || after[`davmail_index_files`] < 1 {
 		t.Errorf("index %v bytes in %v files, want an index for alice", after[`davmail_index_bytes`], after[`davmail_index_files`])
 	}
+	if after[`davmail_limits_entries{table="users"}`] < 1 || after[`davmail_limits_entries{table="addresses"}`] < 1 {
+		t.Errorf("limiter tables: users %v, addresses %v; want alice and 127.0.0.1 tracked",
+			after[`davmail_limits_entries{table="users"}`], after[`davmail_limits_entries{table="addresses"}`])
+	}
 	if after[`davmail_mailboxes_open`] < 1 {
 		t.Errorf("mailboxes_open %v", after[`davmail_mailboxes_open`])
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/davmail/davmail/internal/config"
 	"github.com/davmail/davmail/internal/metrics"
 	"github.com/davmail/davmail/internal/owa"
+	"github.com/davmail/davmail/limits"
 	"github.com/davmail/davmail/mailbox"
 	"github.com/davmail/davmail/mailbox/maildir"
 	"github.com/davmail/davmail/web"
@@ -68,8 +69,10 @@ type Server struct {
 	// activity feeds the web UI's admin page (per-user requests, bytes,
 	// refusals and throttling in the last hour).
 	activity *web.Activity
-	certs    *certStore     // nil: plain HTTP
-	proxies  []netip.Prefix // trusted reverse proxies
+	// limiter is the fair share (limits.go); set by wrapLimits.
+	limiter *limits.Limiter
+	certs   *certStore     // nil: plain HTTP
+	proxies []netip.Prefix // trusted reverse proxies
 
 	// side are the redirect and metrics servers, stopped by Shutdown.
 	sideMu   sync.Mutex
