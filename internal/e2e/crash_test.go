@@ -402,17 +402,18 @@ func TestCrashSafety(t *testing.T) {
 				}
 			}
 		}
+		// The kill runs once, from the timer or after the round,
+		// whichever comes first, on this round's process (p is
+		// reassigned below while a late timer may still run).
 		stop := make(chan struct{})
-		timer := time.AfterFunc(rd.kill, func() { close(stop); p.kill() })
+		var once sync.Once
+		cur := p
+		kill := func() { once.Do(func() { close(stop); cur.kill() }) }
+		timer := time.AfterFunc(rd.kill, kill)
 		start := time.Now()
 		n, err := rd.run(stop)
 		timer.Stop()
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			p.kill()
-		}
+		kill()
 		if err != nil && time.Since(start) < rd.kill {
 			// An operation failed before the kill: a real error.
 			t.Fatalf("%s: %v", rd.name, err)
