@@ -61,6 +61,7 @@ type Config struct {
 	UserMaxConcurrent int
 	UserRate          int
 	IPMaxConcurrent   int
+	IPRate            int
 	MaxInFlight       int
 
 	// Sending through the Exchange submission URI (internal/submit).

@@ -57,7 +57,7 @@ func TestDefaults(t *testing.T) {
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ReadTimeout: 0,
 		ShutdownGrace: 30 * time.Second, InitialAdminUser: "admin",
 		UserTimeBudget: limits.DefaultUserBudget, UserMaxConcurrent: limits.DefaultUserConcurrent,
-		UserRate: limits.DefaultUserRate, IPMaxConcurrent: limits.DefaultIPConcurrent, MaxInFlight: limits.DefaultMaxInFlight,
+		UserRate: limits.DefaultUserRate, IPMaxConcurrent: limits.DefaultIPConcurrent, IPRate: int(limits.DefaultIPRate), MaxInFlight: limits.DefaultMaxInFlight,
 	}
 	if c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -141,6 +141,12 @@ var settings = withEnv([]setting{
 		ptr:  func(c *Config) any { return &c.IPMaxConcurrent },
 	},
 	{
+		Name: "ip-rate", kind: kindInt, Default: fmt.Sprint(int(limits.DefaultIPRate)),
+		Help: "sustained requests per second from one client address (bursts of 10× allowed); more: 429",
+		Doc:  "Four users' worth by default; raise it when many users share one address (a NAT, a proxy not listed in trusted-proxies, a load test on loopback).",
+		ptr:  func(c *Config) any { return &c.IPRate },
+	},
+	{
 		Name: "max-in-flight", kind: kindInt, Default: fmt.Sprint(limits.DefaultMaxInFlight),
 		Help: "requests the whole server may have in flight; more: 503 with Retry-After",
 		Doc:  "The last line of defence: past it the server sheds load instead of queueing it.",

@@ -77,6 +77,8 @@ func limitsOptions(s *Server) limits.Options {
 			Burst:      10 * c.UserRate, // a client's start-up burst (a folder sync) is ~10 s of its rate
 		},
 		IPConcurrent: c.IPMaxConcurrent,
+		IPRate:       float64(c.IPRate),
+		IPBurst:      10 * c.IPRate,
 		MaxInFlight:  c.MaxInFlight,
 	}
 }
