@@ -270,3 +270,14 @@ func TestMessageView(t *testing.T) {
 		t.Errorf("a listing carries message content:\n%s", body)
 	}
 }
+
+// TestViewMalformed: a malformed message gets a view with a marker
+// naming what is wrong, not an error.
+func TestViewMalformed(t *testing.T) {
+	ts := newTestServer(t, dav.Config{})
+	m := seed(t, ts, "alice", mailbox.Inbox, "Subject: broken\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nstill readable\r\n", 0)
+	resp, body := do(t, ts, "GET", msgURL(m), "", "Translate", "t")
+	if resp.StatusCode != 200 || !strings.Contains(body, "missing-final-boundary") || !strings.Contains(body, "still readable") {
+		t.Errorf("view of a malformed message: %d\n%s", resp.StatusCode, body)
+	}
+}

@@ -124,6 +124,11 @@ func (v *view) write(out io.Writer) error {
 		fmt.Fprintf(bw, "<p class=\"dm-note\" role=\"note\">This message is %s, over this server's message size limit (max-message-size %s): it cannot be downloaded whole. Its text and the attachments within the limits below can still be read.</p>\n",
 			limits.FormatSize(v.m.Size), limits.FormatSize(v.h.cfg.MaxMessageSize))
 	}
+	if len(v.st.Problems) > 0 {
+		// Malformed MIME degrades with a clear marker (issue 4).
+		fmt.Fprintf(bw, "<p class=\"dm-note\" role=\"note\">This message is malformed (%s); it is shown as well as it could be read. The raw message is unchanged.</p>\n",
+			html.EscapeString(strings.Join(v.st.Problems, ", ")))
+	}
 	cids := map[string]string{}
 	if len(v.atts) > 0 {
 		io.WriteString(bw, "<ul class=\"a\">\n")
