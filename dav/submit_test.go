@@ -129,3 +129,31 @@ func TestTransportHeaders(t *testing.T) {
 		t.Errorf("x007d001f:\n%q", got)
 	}
 }
+
+// TestSavedestination: the copy of a sent message goes to the folder
+// Savedestination names instead of Sent Items; a destination that is not
+// a folder is refused before anything is sent.
+func TestSavedestination(t *testing.T) {
+	sub := &fakeSubmitter{}
+	ts := newTestServer(t, dav.Config{Submit: sub})
+	mb, _ := ts.store.Mailbox(context.Background(), "alice")
+	for _, f := range []string{"Sent", "Archive"} {
+		mb.CreateFolder(context.Background(), f)
+	}
+	msg := "From: alice@example.com\r\nTo: bob@example.com\r\nSubject: kept\r\n\r\nhello\r\n"
+	if resp, b := do(t, ts, "PUT", "/exchange/alice/%23%23DavMailSubmissionURI%23%23/", msg, "Content-Type", "message/rfc822", "Savedestination", ts.URL+"/exchange/alice/Archive/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT with Savedestination = %d %s", resp.StatusCode, b)
+	}
+	if l, _ := mb.List(context.Background(), "Archive"); len(l) != 1 || l[0].Envelope.Subject != "kept" {
+		t.Errorf("Archive holds %d messages, want the sent one", len(l))
+	}
+	if l, _ := mb.List(context.Background(), "Sent"); len(l) != 0 {
+		t.Errorf("Sent holds %d messages, want none (Savedestination given)", len(l))
+	}
+	if resp, _ := do(t, ts, "PUT", "/exchange/alice/%23%23DavMailSubmissionURI%23%23/", msg, "Content-Type", "message/rfc822", "Savedestination", "/exchange/alice/Nowhere/"); resp.StatusCode < 400 || resp.StatusCode >= 500 {
+		t.Errorf("Savedestination of a missing folder: %d, want a 4xx", resp.StatusCode)
+	}
+	if len(sub.sent) != 1 {
+		t.Errorf("%d messages sent, want 1 (the refused one must not go out)", len(sub.sent))
+	}
+}
