@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -94,6 +95,40 @@ func uidKey(uid uint32) []byte { return binary.BigEndian.AppendUint32(nil, uid) 
 
 func msgPropKey(id uint64) []byte   { return binary.BigEndian.AppendUint64([]byte{'m'}, id) }
 func folderPropKey(f uint32) []byte { return binary.BigEndian.AppendUint32([]byte{'f'}, f) }
+
+// checkIndexVersions refuses, at start, an index directory holding a file
+// written by a newer davmail (a downgrade): better than failing each
+// user's first request. Each file is opened read-only (a shared lock) and
+// only its schema key is read; an older schema is left for the migration
+// at first use. Files locked by another process are skipped here (Open
+// of the mailbox reports that clearly).
+func checkIndexVersions(dir string) error {
+	names, err := filepath.Glob(filepath.Join(dir, "*.db"))
+	if err != nil {
+		return err
+	}
+	for _, p := range names {
+		db, err := bolt.Open(p, 0o600, &bolt.Options{ReadOnly: true, Timeout: 100 * time.Millisecond})
+		if err != nil {
+			continue
+		}
+		var ver uint32
+		db.View(func(tx *bolt.Tx) error {
+			if meta := tx.Bucket(bucketMeta); meta != nil {
+				if v := meta.Get(keySchema); len(v) == 4 {
+					ver = binary.BigEndian.Uint32(v)
+				}
+			}
+			return nil
+		})
+		db.Close()
+		if ver > schemaVersion {
+			return fmt.Errorf("%w: index %s has schema version %d, this davmail knows %d; upgrade davmail, or delete the index directory's files to rebuild them from the Maildirs",
+				errNewerSchema, p, ver, schemaVersion)
+		}
+	}
+	return nil
+}
 
 // errNewerSchema is wrapped when an index was written by a newer davmail.
 var errNewerSchema = errors.New("maildir: index written by a newer davmail")

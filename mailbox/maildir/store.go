@@ -149,6 +149,9 @@ func Open(opts Options) (*Store, error) {
 	if opts.Granularity <= 0 {
 		opts.Granularity = DefaultGranularity
 	}
+	if err := checkIndexVersions(opts.IndexDir); err != nil {
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	s := &Store{
 		opts:  opts,
