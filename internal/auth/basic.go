@@ -80,9 +80,21 @@ func ParseBasic(h string) (user, password string, ok bool, err error) {
 	return user, password, true, nil
 }
 
+// Verifier checks a user name and password: the users file (*Users) or
+// an upstream server (*Upstream, the IMAP backend's pass-through login).
+// An error means the check could not be made; ErrUnavailable among them
+// is answered 503, not 401.
+type Verifier interface {
+	VerifyContext(ctx context.Context, name, password string) (bool, error)
+}
+
+// ErrUnavailable is wrapped by a Verifier that could not reach the
+// server that knows the passwords.
+var ErrUnavailable = errors.New("auth: the password server is unavailable")
+
 // BasicAuthenticator checks RFC 7617 Basic credentials against Users.
 type BasicAuthenticator struct {
-	Users *Users
+	Users Verifier
 }
 
 // Authenticate implements Authenticator.
@@ -152,7 +164,7 @@ type Basic struct {
 const StatusLoginTimeout = 440
 
 // NewBasic returns the middleware checking credentials against users.
-func NewBasic(users *Users, log zerolog.Logger, opts BasicOptions) *Basic {
+func NewBasic(users Verifier, log zerolog.Logger, opts BasicOptions) *Basic {
 	if opts.Realm == "" {
 		opts.Realm = "davmail"
 	}
@@ -220,6 +232,14 @@ func (b *Basic) Wrap(next http.Handler) http.Handler {
 				if errors.Is(err, ErrSessionStale) {
 					stale = err
 					continue
+				}
+				if errors.Is(err, ErrUnavailable) {
+					// Not the client's fault: no delay, no count, 503.
+					lg := b.logger(r.Context())
+					lg.Warn().Err(err).Msg("cannot check credentials")
+					w.Header().Set("Retry-After", "30")
+					http.Error(w, "503 Service Unavailable: the password server cannot be reached; try again later", http.StatusServiceUnavailable)
+					return
 				}
 				b.fail(w, r, user, err)
 				return

@@ -96,8 +96,17 @@ var (
 // SessionOptions tune a Sessions table; zero values take the defaults.
 type SessionOptions struct {
 	// Users checks passwords at login and, on every lookup, that the
-	// user still exists with the same password hash. Required.
+	// user still exists with the same password hash. One of Users and
+	// Verifier is required.
 	Users *Users
+	// Verifier checks passwords at login when there is no users file
+	// (pass-through login to an upstream server): a session then lasts
+	// its idle and absolute lifetimes, since no hash can show a password
+	// change; logging off ends it.
+	Verifier Verifier
+	// OnLogout, if set, is called with the user of a session that logs
+	// off (the upstream login forgets the password it held).
+	OnLogout func(user string)
 	// IdleTimeout ends a session not used for this long. Default 30 min.
 	IdleTimeout time.Duration
 	// Lifetime ends a session this long after login, used or not.
@@ -119,6 +128,8 @@ type SessionOptions struct {
 // concurrent use; its lock is never held during I/O or bcrypt.
 type Sessions struct {
 	users             *Users
+	verifier          Verifier // when users is nil
+	onLogout          func(user string)
 	idle, lifetime    time.Duration
 	maxTotal, maxUser int
 	now               func() time.Time
@@ -145,8 +156,8 @@ type session struct {
 // without it a session could not notice a password change, so a nil
 // Users is a programming error and panics.
 func NewSessions(opts SessionOptions) *Sessions {
-	if opts.Users == nil {
-		panic("auth: NewSessions without Users")
+	if opts.Users == nil && opts.Verifier == nil {
+		panic("auth: NewSessions without Users or Verifier")
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultSessionIdle
@@ -164,7 +175,7 @@ func NewSessions(opts SessionOptions) *Sessions {
 		opts.Now = time.Now
 	}
 	return &Sessions{
-		users: opts.Users, idle: opts.IdleTimeout, lifetime: opts.Lifetime,
+		users: opts.Users, verifier: opts.Verifier, onLogout: opts.OnLogout, idle: opts.IdleTimeout, lifetime: opts.Lifetime,
 		maxTotal: opts.MaxSessions, maxUser: opts.MaxPerUser, now: opts.Now, log: opts.Logger,
 		m: map[[sha256.Size]byte]*session{}, lru: list.New(), byUser: map[string]*list.List{},
 	}
@@ -185,6 +196,16 @@ func (s *Sessions) Len() int {
 // ErrBadCredentials for a wrong name or password, or ctx's error when the
 // client went away while waiting for a bcrypt slot.
 func (s *Sessions) Login(ctx context.Context, name, password string) (id string, err error) {
+	if s.users == nil {
+		ok, err := s.verifier.VerifyContext(ctx, name, password)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", ErrBadCredentials
+		}
+		return s.create(name, nil)
+	}
 	before, _ := s.users.currentHash(name)
 	ok, err := s.users.VerifyContext(ctx, name, password)
 	if err != nil {
@@ -289,6 +310,13 @@ func (s *Sessions) Lookup(id string) (string, error) {
 		return "", stale
 	}
 	user, hash := e.user, e.hash
+	if s.users == nil { // pass-through login: no hash to compare
+		e.lastUsed = now
+		s.lru.MoveToBack(e.all)
+		s.byUser[user].MoveToBack(e.own)
+		s.mu.Unlock()
+		return user, nil
+	}
 	s.mu.Unlock()
 
 	// Outside the lock: this may stat and reload the users file.
@@ -323,6 +351,9 @@ func (s *Sessions) Logout(id string) (user string, ok bool) {
 		return "", false
 	}
 	s.removeLocked(e)
+	if s.onLogout != nil {
+		s.onLogout(e.user)
+	}
 	return e.user, true
 }
 

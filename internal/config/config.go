@@ -53,6 +53,12 @@ type Config struct {
 	MaxXMLDepth      int
 	MaxDepthInfinity int // -1 refuses Depth: infinity always
 
+	// IMAP backend (mailbox/imap): "" uses the Maildir.
+	IMAPUpstream    string
+	IMAPTLS         string
+	IMAPMaxConns    int
+	IMAPIdleTimeout time.Duration
+
 	AttachmentFolders    bool // virtual <message>.attachments/ collections
 	RangeOverResponseCap bool // Range within max-response-size on larger attachments
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/davmail/davmail/dav"
 	"github.com/davmail/davmail/limits"
+	"github.com/davmail/davmail/mailbox/imap"
 )
 
 func env(kv ...string) func(string) (string, bool) {
@@ -57,7 +58,8 @@ func TestDefaults(t *testing.T) {
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ReadTimeout: 0,
 		ShutdownGrace: 30 * time.Second, InitialAdminUser: "admin",
 		UserTimeBudget: limits.DefaultUserBudget, UserMaxConcurrent: limits.DefaultUserConcurrent,
-		UserRate: limits.DefaultUserRate, IPMaxConcurrent: limits.DefaultIPConcurrent, IPRate: int(limits.DefaultIPRate), MaxInFlight: limits.DefaultMaxInFlight,
+		UserRate: limits.DefaultUserRate, IPMaxConcurrent: limits.DefaultIPConcurrent, IPRate: int(limits.DefaultIPRate),
+		IMAPTLS: "starttls", IMAPMaxConns: imap.DefaultMaxConnsPerUser, IMAPIdleTimeout: imap.DefaultIdleTimeout, MaxInFlight: limits.DefaultMaxInFlight,
 	}
 	if c != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/davmail/davmail/dav"
 	"github.com/davmail/davmail/limits"
+	"github.com/davmail/davmail/mailbox/imap"
 )
 
 type kind int
@@ -103,6 +104,30 @@ var settings = withEnv([]setting{
 		Help: "most responses to a Depth: infinity PROPFIND; -1 refuses Depth: infinity",
 		Doc:  "Over the cap the request is refused with the RFC 4918 §9.1 `propfind-finite-depth` precondition, and clients fall back to Depth: 1.",
 		ptr:  func(c *Config) any { return &c.MaxDepthInfinity },
+	},
+	{
+		Name: "imap-upstream", kind: kindString, Shown: "none (Maildir backend)",
+		Help: "HOST:PORT of an IMAP server (Dovecot) to front instead of the Maildir",
+		Doc:  "Users then log in upstream with their own passwords (held in memory only, while their sessions need them); the users file only names admins. Listings, MIME structures, stable IDs and dead properties are cached in the index under `<data>/index` and kept fresh with CONDSTORE. See docs/imap-backend.md.",
+		ptr:  func(c *Config) any { return &c.IMAPUpstream },
+	},
+	{
+		Name: "imap-tls", kind: kindEnum, Default: "starttls", choices: []string{"none", "starttls", "tls"},
+		Help: "TLS to the IMAP upstream: none (only on loopback or a private link), starttls, or tls (implicit, port 993)",
+		Doc:  "The certificate is verified against the system roots.",
+		ptr:  func(c *Config) any { return &c.IMAPTLS },
+	},
+	{
+		Name: "imap-max-conns", kind: kindInt, Default: fmt.Sprint(imap.DefaultMaxConnsPerUser),
+		Help: "upstream IMAP connections per user, idle and in use",
+		Doc:  "One serves the user's listings and writes, the others downloads.",
+		ptr:  func(c *Config) any { return &c.IMAPMaxConns },
+	},
+	{
+		Name: "imap-idle-timeout", kind: kindDuration, Default: imap.DefaultIdleTimeout.String(),
+		Help: "close upstream IMAP connections unused this long",
+		Doc:  "Well under the 30 minutes after which RFC 9051 §5.4 lets a server close an idle connection.",
+		ptr:  func(c *Config) any { return &c.IMAPIdleTimeout },
 	},
 	{
 		Name: "attachment-folders", kind: kindBool, Default: "false",

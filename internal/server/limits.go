@@ -35,7 +35,7 @@ import (
 func (s *Server) wrapLimits(next http.Handler) http.Handler {
 	lim := limits.NewLimiter(limitsOptions(s))
 	s.limiter = lim
-	authn := []auth.Authenticator{s.sessions, auth.BasicAuthenticator{Users: s.users}}
+	authn := []auth.Authenticator{s.sessions, auth.BasicAuthenticator{Users: s.verifier}}
 	gated := lim.Gate(next)
 	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, Prefix) {

@@ -69,6 +69,8 @@ type Server struct {
 	// activity feeds the web UI's admin page (per-user requests, bytes,
 	// refusals and throttling in the last hour).
 	activity *web.Activity
+	// verifier checks passwords: users, or the IMAP upstream.
+	verifier auth.Verifier
 	// limiter is the fair share (limits.go); set by wrapLimits.
 	limiter *limits.Limiter
 	certs   *certStore     // nil: plain HTTP
@@ -98,16 +100,26 @@ func New(cfg config.Config, log zerolog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("creating %s: %w", d, err)
 		}
 	}
-	store, err := maildir.Open(maildir.Options{
-		Root:          cfg.MaildirRoot,
-		IndexDir:      cfg.IndexDir(),
-		Logger:        log.With().Str("component", "maildir").Logger(),
-		CreateMissing: true,
-	})
-	if err != nil {
-		return nil, err
+	var store mailbox.Store
+	var up *auth.Upstream
+	if cfg.IMAPUpstream != "" {
+		var err error
+		if store, up, err = openIMAP(cfg, log); err != nil {
+			return nil, err
+		}
+	} else {
+		md, err := maildir.Open(maildir.Options{
+			Root:          cfg.MaildirRoot,
+			IndexDir:      cfg.IndexDir(),
+			Logger:        log.With().Str("component", "maildir").Logger(),
+			CreateMissing: true,
+		})
+		if err != nil {
+			return nil, err
+		}
+		store = md
 	}
-	s, err := newWithStore(cfg, log, store)
+	s, err := newWithStoreAuth(cfg, log, store, up)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -117,9 +129,20 @@ func New(cfg config.Config, log zerolog.Logger) (*Server, error) {
 
 // newWithStore wires a server around an open store (tests use memstore).
 func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*Server, error) {
+	return newWithStoreAuth(cfg, log, store, nil)
+}
+
+// newWithStoreAuth is newWithStore with the password check: the users
+// file, or with up (the IMAP backend's pass-through login) the upstream
+// server, the users file then only naming admins.
+func newWithStoreAuth(cfg config.Config, log zerolog.Logger, store mailbox.Store, up *auth.Upstream) (*Server, error) {
 	users, err := auth.NewUsers(cfg.Users, auth.Options{Logger: log.With().Str("component", "auth").Logger()})
 	if err != nil {
 		return nil, err
+	}
+	var verifier auth.Verifier = users
+	if up != nil {
+		verifier = up
 	}
 	sub, err := openSubmitter(cfg, store, log.With().Str("component", "submit").Logger())
 	if err != nil {
@@ -153,11 +176,15 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 		return nil, err
 	}
 	authLog := log.With().Str("component", "auth").Logger()
-	sessions := auth.NewSessions(auth.SessionOptions{Users: users, Logger: authLog})
+	sessOpts := auth.SessionOptions{Users: users, Logger: authLog}
+	if up != nil {
+		sessOpts = auth.SessionOptions{Verifier: up, OnLogout: up.Forget, Logger: authLog}
+	}
+	sessions := auth.NewSessions(sessOpts)
 	// The auth table of exchange-webdav.md §2.2 lives in auth.Basic: the
 	// session cookie is tried before Basic, and browser-style GETs under
 	// /exchange/ without credentials go to the OWA logon page.
-	basic := auth.NewBasic(users, authLog, auth.BasicOptions{
+	basic := auth.NewBasic(verifier, authLog, auth.BasicOptions{
 		Before: []auth.Authenticator{sessions},
 		Forms:  &auth.FormsOptions{Prefix: Prefix, LogonURL: owa.LogonURL(Prefix)},
 	})
@@ -190,6 +217,7 @@ func newWithStore(cfg config.Config, log zerolog.Logger, store mailbox.Store) (*
 		log:      log,
 		store:    store,
 		users:    users,
+		verifier: verifier,
 		sessions: sessions,
 		auth:     basic,
 		owa:      oh,
