@@ -346,9 +346,17 @@ func testAppendFlagsAndDate(t *testing.T, newStore NewStore) {
 	}
 }
 
+// testAppendEmpty: an empty message is a message like any other: named,
+// counted, with a UID and a one-part structure. (IMAP servers refuse
+// empty APPENDs; the IMAP backend skips this subtest.)
 func testAppendEmpty(t *testing.T, newStore NewStore) {
 	_, _, mb := open(t, newStore)
+	before := uidNext(t, mb, mailbox.Inbox)
 	m := mustAppend(t, mb, mailbox.Inbox, nil, mailbox.AppendOptions{})
+	wantEntered(t, mb, "Append of an empty message", m, before)
+	if st, err := mb.Structure(t.Context(), mailbox.Inbox, m.Name); err != nil || len(st.Parts) != 1 {
+		t.Errorf("structure of an empty message: %+v, %v", st, err)
+	}
 	if m.Size != 0 || m.Name != "No Subject.EML" {
 		t.Errorf("empty message: size %d name %q", m.Size, m.Name)
 	}
