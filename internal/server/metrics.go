@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/davmail/davmail/mailbox/maildir"
 	"io/fs"
 	"net"
 	"net/http"
@@ -50,6 +51,22 @@ func (s *Server) registerMetrics() {
 		}
 		m.GaugeFunc("requests_in_flight", "Requests being served now (the server-wide cap is max-in-flight).", nil,
 			func() float64 { return float64(lim.InFlight()) })
+	}
+	// Index catch-up work. There is no lag gauge: the Maildir index is
+	// brought up to date (changed folders rescanned) before each answer,
+	// so its lag is the time of that rescan, which shows in the request
+	// latency; these counters show how much catching up happens.
+	if md, ok := s.store.(interface{ Stats() maildir.Stats }); ok {
+		for _, c := range []struct {
+			name, help string
+			f          func(maildir.Stats) uint64
+		}{
+			{"index_messages_parsed_total", "Message files scanned into the index (new mail found by a rescan).", func(st maildir.Stats) uint64 { return st.Parsed }},
+			{"index_folder_scans_total", "Folder rescans after the Maildir changed underneath (delivery, another IMAP client).", func(st maildir.Stats) uint64 { return st.Scans }},
+			{"index_structure_fills_total", "MIME structures scanned on first use because the index lacked them (after an upgrade).", func(st maildir.Stats) uint64 { return st.StructFills }},
+		} {
+			m.CounterFunc(c.name, c.help, nil, func() float64 { return float64(c.f(md.Stats())) })
+		}
 	}
 	m.CounterFunc("panics_total", "Handler panics recovered (each answered a 500): always a bug.", nil,
 		func() float64 { return float64(s.panics.Load()) })

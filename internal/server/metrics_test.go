@@ -196,6 +196,9 @@ func TestMetricsWorkload(t *testing.T) {
 		t.Errorf("limiter tables: users %v, addresses %v; want alice and 127.0.0.1 tracked",
 			after[`davmail_limits_entries{table="users"}`], after[`davmail_limits_entries{table="addresses"}`])
 	}
+	if after[`davmail_index_folder_scans_total`] < 1 {
+		t.Errorf("index_folder_scans_total %v, want the scans of alice's first listing", after[`davmail_index_folder_scans_total`])
+	}
 	if after[`davmail_mailboxes_open`] < 1 {
 		t.Errorf("mailboxes_open %v", after[`davmail_mailboxes_open`])
 	}
