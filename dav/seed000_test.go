@@ -21,8 +21,10 @@ import (
 // Maildir store, over real HTTP on loopback, allocates the same (bytes
 // and objects in the whole process, client included) whatever the size.
 func TestSeed000(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes 220 MB of test files")
+	if testing.Short() || raceEnabled {
+		// scripts/test.sh runs it in its soaks step, without -race: the
+		// race detector would spend half a minute indexing 220 MB.
+		t.Skip("writes and indexes 220 MB of test files; run without -race (scripts/test.sh soaks)")
 	}
 	root, index := t.TempDir(), t.TempDir()
 	st, err := maildir.Open(maildir.Options{Root: root, IndexDir: index, Logger: zerolog.Nop(), CreateMissing: true})
