@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/davmail/davmail/convert"
-	"github.com/davmail/davmail/internal/reqlog"
 	"github.com/davmail/davmail/limits"
 	"github.com/davmail/davmail/mailbox"
 )
@@ -279,30 +278,18 @@ func wholeExplanation(le *limits.Error) string {
 		sizeText(le.Size), le.Limit, sizeText(le.Value))
 }
 
-// attachments lists the parts a person may want to save: every part
-// that is not the body, not a container, and not inside an attachment
-// already listed (a forwarded message is one attachment).
+// attachments lists the parts a person may want to save: the message's
+// attachments as WebDAV lists them (convert.Attachments: the same names
+// as X-MS-ENUMATTS, an attached message as one file), but the body.
 func (h *Handler) attachments(ref *msgRef, body int) []attachment {
 	var out []attachment
-	skipDepth := -1
-	for i := range ref.st.Parts {
+	for _, ca := range convert.Attachments(ref.st.Parts) {
+		i := ca.Part
+		if i == body {
+			continue
+		}
 		p := &ref.st.Parts[i]
-		if skipDepth >= 0 {
-			if p.Depth > skipDepth {
-				continue
-			}
-			skipDepth = -1
-		}
-		if i == body || strings.HasPrefix(p.ContentType, "multipart/") {
-			continue
-		}
-		// Text without a file name is part of the body (an alternative
-		// or a second inline text); anything else is listed.
-		if !p.IsAttachment && p.FileName == "" && strings.HasPrefix(p.ContentType, "text/") {
-			continue
-		}
-		skipDepth = p.Depth // its children (a forwarded message's parts) are in it
-		a := attachment{Name: displayFileName(p, i), Type: p.ContentType, Size: sizeText(p.DecodedSize)}
+		a := attachment{Name: ca.Name, Type: p.ContentType, Size: sizeText(p.DecodedSize)}
 		if le := h.partRefusal(p); le != nil {
 			a.Refused = fmt.Sprintf("Not downloadable: %s is over the limit %s of %s.", sizeText(le.Size), le.Limit, sizeText(le.Value))
 		} else {
@@ -425,24 +412,22 @@ func (h *Handler) partDownload(w http.ResponseWriter, r *http.Request) error {
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
+	name := displayFileName(p, i)
+	for _, ca := range convert.Attachments(ref.st.Parts) {
+		if ca.Part == i {
+			name = ca.Name // the name WebDAV gives it too
+			break
+		}
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", ct)
-	hd.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": displayFileName(p, i)}))
-	hd.Set("Content-Length", strconv.FormatInt(p.DecodedSize, 10))
+	hd.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": name}))
 	hd.Set("Content-Security-Policy", partCSP)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Cache-Control", "private, no-cache")
-	if r.Method == http.MethodHead {
-		return nil
-	}
-	dec := convert.NewDecoder(p.Encoding, io.NewSectionReader(c, p.BodyStart, p.EncodedSize))
-	n, err := io.CopyN(w, dec, p.DecodedSize)
-	if err != nil && n < p.DecodedSize && r.Context().Err() == nil {
-		// Headers are gone: the client must see a broken response, not a
-		// short one taken for whole (the file changed under the index).
-		e := reqlog.From(r.Context())
-		e.Log.Error().Err(err).Int64("sent", n).Int64("size", p.DecodedSize).Msg("part shorter than the index says")
-		panic(http.ErrAbortHandler)
-	}
+	// ServeContent: exact Content-Length (DecodedSize), Range for resumed
+	// downloads, decoding with fixed buffers and seeking into base64
+	// without decoding what comes before (convert.PartReader).
+	http.ServeContent(w, r, "", ref.msg.Modified, convert.NewPartReader(c, p))
 	return nil
 }

@@ -466,6 +466,10 @@ func TestAttachments(t *testing.T) {
 	if r.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(r.Header.Get("Content-Security-Policy"), "sandbox") {
 		t.Errorf("download headers: %v", r.Header)
 	}
+	// Resumed downloads: a Range gives the tail.
+	if r := c.do("GET", html.UnescapeString(link[1]), nil, "Range", "bytes=-10"); r.StatusCode != http.StatusPartialContent || r.body != string(small[len(small)-10:]) {
+		t.Errorf("Range: %d %q", r.StatusCode, r.body)
+	}
 	// A stale id (the message was replaced) is refused.
 	if r := c.get(strings.Replace(html.UnescapeString(link[1]), "id=", "id=9", 1)); r.StatusCode != http.StatusNotFound {
 		t.Errorf("stale id: %d", r.StatusCode)
