@@ -6,16 +6,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
-	"net/http"
 	"net/mail"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,10 +22,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-	"github.com/davmail/davmail/internal/auth"
 	"github.com/davmail/davmail/internal/config"
-	"github.com/davmail/davmail/internal/server"
-	"github.com/rs/zerolog"
 )
 
 // browserMaxMessageSize is the server's max-message-size in the browser
@@ -83,62 +76,12 @@ func readBrowserManifest(t *testing.T, corpus string) []browserEntry {
 // one oversized message.
 func startBrowserServer(t *testing.T) *testServer {
 	t.Helper()
-	mk := mkcorpusBinary(t)
-	tmp := t.TempDir()
-	served := filepath.Join(tmp, "maildir")
-	args := []string{"-out", served, "-users", "alice", "-messages", "200", "-large", "0", "-oversize", "2MiB"}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, mk, args...).CombinedOutput(); err != nil {
-		t.Fatalf("mkcorpus: %v\n%s", err, out)
-	}
-	corpus := filepath.Join(tmp, "corpus")
-	if err := linkTree(served, corpus); err != nil {
-		t.Fatal(err)
-	}
-	usersFile := filepath.Join(tmp, "users")
-	pw := map[string]string{"alice": randomPassword(t)}
-	if err := auth.AddUser(usersFile, "alice", pw["alice"], auth.RoleAdmin); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Defaults()
-	cfg.Listen = ln.Addr().String()
-	cfg.Data = filepath.Join(tmp, "data")
-	cfg.MaildirRoot = served
-	cfg.Users = usersFile
-	cfg.MaxMessageSize = browserMaxMessageSize
-	trap := &serverErrors{w: zerolog.NewTestWriter(t)}
-	srv, err := server.New(cfg, zerolog.New(trap).With().Timestamp().Logger())
-	if err != nil {
-		ln.Close()
-		t.Fatalf("server.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		// Ten seconds: every request of the test ends in far less.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-		if n := srv.Panics(); n != 0 {
-			t.Errorf("the server recovered %d handler panics", n)
-		}
-		if n, lines := trap.list(); n > 0 {
-			t.Errorf("the server answered %d requests with a 5xx:\n%s", n, strings.Join(lines, "\n"))
-		}
+	return startServer(t, serverOptions{
+		CorpusArgs: []string{"-messages", "200", "-large", "0", "-oversize", "2MiB"},
+		Users:      []string{"alice"},
+		Admins:     []string{"alice"},
+		Configure:  func(c *config.Config) { c.MaxMessageSize = browserMaxMessageSize },
 	})
-	ts := &testServer{URL: "http://" + ln.Addr().String(), Corpus: corpus, Passwords: pw}
-	waitReady(t, ts)
-	return ts
 }
 
 // artifactsDir is where the screenshots go: $DAVMAIL_ARTIFACTS/browser

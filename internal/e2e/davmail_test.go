@@ -27,14 +27,11 @@ import (
 	"unicode"
 	"unicode/utf16"
 
-	"github.com/davmail/davmail/internal/auth"
 	"github.com/davmail/davmail/internal/config"
-	"github.com/davmail/davmail/internal/server"
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-	"github.com/rs/zerolog"
 )
 
 // davmailJar is where Debian's davmail-server package installs DavMail;
@@ -418,55 +415,9 @@ func startDavMailRig(t *testing.T) *davmailRig {
 // TLS (loopback) and --mail-domain from the shipped main.cf.
 func startRelayingGateway(t *testing.T, base, served, corpus string, pf *postfixServer) *testServer {
 	t.Helper()
-	usersFile := filepath.Join(base, "users")
-	pw := make(map[string]string, len(testUsers))
-	for _, u := range testUsers {
-		pw[u] = randomPassword(t)
-		if err := auth.AddUser(usersFile, u, pw[u], auth.RoleUser); err != nil {
-			t.Fatalf("adding user %s: %v", u, err)
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Defaults()
-	cfg.Listen = ln.Addr().String()
-	cfg.Data = filepath.Join(base, "data")
-	cfg.MaildirRoot = served
-	cfg.Users = usersFile
-	cfg.Relay = pf.Addr
-	cfg.RelayTLS = "none"
-	cfg.MailDomain = pf.Domain
-	trap := &serverErrors{w: zerolog.NewTestWriter(t)}
-	log := zerolog.New(trap).With().Timestamp().Logger()
-	srv, err := server.New(cfg, log)
-	if err != nil {
-		ln.Close()
-		t.Fatalf("server.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		// Ten seconds: as in startServer.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-		if n := srv.Panics(); n != 0 {
-			t.Errorf("the server recovered %d handler panics (see the log above)", n)
-		}
-		if n, lines := trap.list(); n > 0 {
-			t.Errorf("the server answered %d requests with a 5xx:\n%s", n, strings.Join(lines, "\n"))
-		}
-	})
-	ts := &testServer{URL: "http://" + ln.Addr().String(), Corpus: corpus, Passwords: pw}
-	waitReady(t, ts)
-	return ts
+	return launchServer(t, base, served, corpus, serverOptions{Configure: func(c *config.Config) {
+		c.Relay, c.RelayTLS, c.MailDomain = pf.Addr, "none", pf.Domain
+	}})
 }
 
 // davmailProc is a running DavMail.

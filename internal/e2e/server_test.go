@@ -34,6 +34,13 @@ type serverOptions struct {
 	// CorpusArgs are extra mkcorpus flags (after -out and -users). Nil
 	// means smallCorpus.
 	CorpusArgs []string
+	// Users are the mailbox owners; nil means testUsers.
+	Users []string
+	// Admins get the admin role in the users file.
+	Admins []string
+	// Configure, if set, changes the configuration before the server
+	// starts (limits, relay, ...).
+	Configure func(*config.Config)
 }
 
 // smallCorpus is enough for the client tests, which need a realistic
@@ -60,19 +67,31 @@ type testServer struct {
 }
 
 // startServer generates a corpus into a temporary directory, writes a
-// users file for alice and bob with random passwords, and starts the
-// server on 127.0.0.1:0 as cmd/davmail would. The server is shut down
-// when the test ends.
+// users file for alice and bob (opts.Users) with random passwords, and
+// starts the server on 127.0.0.1:0 as cmd/davmail would. The server is
+// shut down when the test ends.
 func startServer(t *testing.T, opts serverOptions) *testServer {
 	t.Helper()
-	mk := mkcorpusBinary(t)
 	tmp := t.TempDir()
-	served := filepath.Join(tmp, "maildir")
+	served, corpus := makeCorpus(t, tmp, opts)
+	return launchServer(t, tmp, served, corpus, opts)
+}
+
+// makeCorpus runs mkcorpus into dir/maildir (the tree the server is
+// given) and hard-links it to dir/corpus.
+func makeCorpus(t *testing.T, dir string, opts serverOptions) (served, corpus string) {
+	t.Helper()
+	mk := mkcorpusBinary(t)
+	served = filepath.Join(dir, "maildir")
 	args := opts.CorpusArgs
 	if args == nil {
 		args = smallCorpus
 	}
-	args = append([]string{"-out", served, "-users", strings.Join(testUsers, ",")}, args...)
+	users := opts.Users
+	if users == nil {
+		users = testUsers
+	}
+	args = append([]string{"-out", served, "-users", strings.Join(users, ",")}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, mk, args...).CombinedOutput(); err != nil {
@@ -81,16 +100,30 @@ func startServer(t *testing.T, opts serverOptions) *testServer {
 	// The server may move files (new/ to cur/, flag changes rename them):
 	// the tests read the ground truth through hard links made before it
 	// starts, where the manifest's paths stay valid.
-	corpus := filepath.Join(tmp, "corpus")
+	corpus = filepath.Join(dir, "corpus")
 	if err := linkTree(served, corpus); err != nil {
 		t.Fatalf("linking the corpus: %v", err)
 	}
+	return served, corpus
+}
 
-	usersFile := filepath.Join(tmp, "users")
-	pw := make(map[string]string, len(testUsers))
-	for _, u := range testUsers {
+// launchServer starts the server over the Maildir root served (corpus is
+// its pristine copy), with data and users file under base.
+func launchServer(t *testing.T, base, served, corpus string, opts serverOptions) *testServer {
+	t.Helper()
+	users := opts.Users
+	if users == nil {
+		users = testUsers
+	}
+	usersFile := filepath.Join(base, "users")
+	pw := make(map[string]string, len(users))
+	for _, u := range users {
 		pw[u] = randomPassword(t)
-		if err := auth.AddUser(usersFile, u, pw[u], auth.RoleUser); err != nil {
+		role := auth.RoleUser
+		if slices.Contains(opts.Admins, u) {
+			role = auth.RoleAdmin
+		}
+		if err := auth.AddUser(usersFile, u, pw[u], role); err != nil {
 			t.Fatalf("adding user %s: %v", u, err)
 		}
 	}
@@ -101,9 +134,12 @@ func startServer(t *testing.T, opts serverOptions) *testServer {
 	}
 	cfg := config.Defaults()
 	cfg.Listen = ln.Addr().String()
-	cfg.Data = filepath.Join(tmp, "data")
+	cfg.Data = filepath.Join(base, "data")
 	cfg.MaildirRoot = served
 	cfg.Users = usersFile
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
 	trap := &serverErrors{w: zerolog.NewTestWriter(t)}
 	log := zerolog.New(trap).With().Timestamp().Logger()
 	srv, err := server.New(cfg, log)
