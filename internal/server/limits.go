@@ -4,45 +4,22 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/davmail/davmail/internal/auth"
-	"github.com/davmail/davmail/internal/reqlog"
 	"github.com/davmail/davmail/limits"
 )
 
-// wrapLimits puts the per-user fair-share and request limits (package
-// limits) around next. It runs once, in Handler, inside the access log so
-// that refusals are logged like any other response.
+// wrapLimits puts the first stage of the fair share (package limits)
+// around next: Wrap admits on the server-wide count and the client
+// address before anything else runs. It runs once, in Handler, inside the
+// access log so that refusals are logged like any other response.
 //
-// The limiter has two stages (see limits.Limiter): Wrap admits on the
-// server-wide count and the client address before anything else runs;
-// Gate admits on the verified user, charges the handler's time to them
-// and coalesces duplicate requests, so it needs the user before the
-// handler runs. Authentication runs inside the router, so for requests
-// under Prefix the user is identified here, lazily, with the same
-// authenticators auth.Basic uses (session cookie, then Basic through the
-// users' credential cache: one HMAC per request once a password has been
-// verified). The user goes into the reqlog entry, where auth.Basic puts
-// the same value again. Requests that do not authenticate pass on
-// untouched: auth.Basic answers them (401, delays) as before, and the
-// address limits of the first stage bound them.
-//
-// The better wiring, which avoids the second credential check of a
-// cache miss, is Gate inside the route in server.go:
-//
-//	s.mux.Handle(Prefix, s.auth.Wrap(lim.Gate(oh.StartPage(dh))))
-//
-// (then this function becomes `return lim.Wrap(next)`).
+// The second stage, Gate, admits on the verified user, charges the
+// handler's time to them and coalesces duplicate requests; it sits
+// inside the authentication of the mailbox route (newWithStore), so it
+// sees the user auth.Basic verified, and a password is checked once per
+// request (upstream logins included).
 func (s *Server) wrapLimits(next http.Handler) http.Handler {
-	lim := limits.NewLimiter(limitsOptions(s))
-	s.limiter = lim
-	authn := []auth.Authenticator{s.sessions, auth.BasicAuthenticator{Users: s.verifier}}
-	gated := lim.Gate(next)
 	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, Prefix) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if hasDotSegment(r.URL.Path) {
+		if strings.HasPrefix(r.URL.Path, Prefix) && hasDotSegment(r.URL.Path) {
 			// The router would answer 307 to the cleaned path, and a
 			// client following it re-sends a PUT or PROPPATCH body to
 			// a resource it never named. WebDAV clients remove dot
@@ -51,15 +28,9 @@ func (s *Server) wrapLimits(next http.Handler) http.Handler {
 			http.Error(w, "400 Bad Request: \".\" and \"..\" segments are not allowed in paths", http.StatusBadRequest)
 			return
 		}
-		for _, a := range authn {
-			if user, ok, _ := a.Authenticate(r); ok {
-				reqlog.From(r.Context()).User = user
-				break
-			}
-		}
-		gated.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 	})
-	return lim.Wrap(route)
+	return s.limiter.Wrap(route)
 }
 
 // limitsOptions are the limiter's settings from the configuration (0

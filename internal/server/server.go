@@ -71,7 +71,7 @@ type Server struct {
 	activity *web.Activity
 	// verifier checks passwords: users, or the IMAP upstream.
 	verifier auth.Verifier
-	// limiter is the fair share (limits.go); set by wrapLimits.
+	// limiter is the fair share (limits.go).
 	limiter *limits.Limiter
 	certs   *certStore     // nil: plain HTTP
 	proxies []netip.Prefix // trusted reverse proxies
@@ -224,7 +224,8 @@ func newWithStoreAuth(cfg config.Config, log zerolog.Logger, store mailbox.Store
 		dav:      dh,
 		mux:      http.NewServeMux(),
 	}
-	s.mux.Handle(Prefix, s.auth.Wrap(oh.StartPage(dh)))
+	s.limiter = limits.NewLimiter(limitsOptions(s))
+	s.mux.Handle(Prefix, s.auth.Wrap(s.limiter.Gate(oh.StartPage(dh))))
 	// /public is served as well as /public/: ServeMux would answer the
 	// former with a 301, which a PROPFIND does not follow.
 	s.mux.Handle(PublicPrefix, s.auth.Wrap(oh.Public()))
