@@ -268,6 +268,22 @@ func (m *mbox) refreshFolders(ctx context.Context) error {
 				return err
 			}
 		}
+		// A folder's parents are folders too, even when the server has
+		// them only as hierarchy levels (Dovecot's Maildir++ lists
+		// "Archive" \NonExistent when only .Archive.2024 exists): as in
+		// the Maildir backend, they are listed, holding no messages, so
+		// clients walking the tree find their children.
+		for path := range seen {
+			for p := mailbox.Parent(path); p != ""; p = mailbox.Parent(p) {
+				if seen[p] {
+					break
+				}
+				seen[p] = true
+				if m.folders[p] == nil {
+					m.addFolder(p)
+				}
+			}
+		}
 		for path, f := range m.folders {
 			if !seen[path] {
 				if err := m.dropFolder(f); err != nil {
