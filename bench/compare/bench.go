@@ -132,6 +132,9 @@ func benchmark(ctx context.Context, log zerolog.Logger, o *options) (*Results, e
 	if ctx.Err() == nil && b.binErr == nil {
 		cases = append(cases, b.attCases(ctx)...)
 	}
+	if ctx.Err() == nil && o.imapBackend {
+		cases = append(cases, b.imapBackendCases(ctx)...)
+	}
 	for _, c := range cases {
 		c.judge()
 	}

@@ -53,6 +53,7 @@ type davmailServer struct {
 type davmailOpts struct {
 	bin, maildirRoot, usersFile, dataDir, logFile string
 	maxMessage, maxResponse                       string
+	extra                                         []string // more serve flags (e.g. --imap-upstream)
 }
 
 // startDavmail starts "davmail serve --listen 127.0.0.1:0 …" and waits for
@@ -69,6 +70,7 @@ func startDavmail(ctx context.Context, log zerolog.Logger, o davmailOpts) (*davm
 	if o.maxResponse != "" {
 		args = append(args, "--max-response-size", o.maxResponse)
 	}
+	args = append(args, o.extra...)
 	cmd := exec.Command(o.bin, args...)
 	cmd.Env = cleanEnv()
 	logf, err := os.Create(o.logFile)

@@ -46,6 +46,7 @@ type options struct {
 	runUser                      string
 	skipDavmail                  bool
 	davmailBin                   string
+	imapBackend                  bool
 }
 
 func main() {
@@ -73,6 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.corpus, "corpus", "", "reuse a corpus made by mkcorpus -bigfolder N (its Bulk new/ is settled into cur/ and the large message added)")
 	fs.StringVar(&o.runUser, "run-as", "www-data", "unprivileged user for Apache workers and Dovecot's mail processes when run as root")
 	fs.StringVar(&o.davmailBin, "davmail-bin", "", "use this davmail binary instead of building ROOT/cmd/davmail")
+	fs.BoolVar(&o.imapBackend, "imap-backend", true, "also measure davmail over its IMAP backend in front of Dovecot (issue 8)")
 	fs.BoolVar(&o.skipDavmail, "peers-only", false, "measure Apache and Dovecot only (davmail cases report ERROR)")
 	if err := fs.Parse(args); err != nil {
 		return 2
