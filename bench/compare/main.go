@@ -8,7 +8,14 @@
 //     (fresh index and control directories);
 //   - davmail's peak RSS (VmHWM) while doing so;
 //   - GET of a 200 MB message against Apache, then 8 parallel downloads
-//     and davmail's peak RSS during them.
+//     and davmail's peak RSS during them;
+//   - GET of that message's decoded base64 attachment against Dovecot's
+//     "UID FETCH BINARY.PEEK[2]" (RFC 3516), 8 parallel downloads' peak
+//     RSS, and a Range request for its last MiB (issue 4);
+//   - davmail over its IMAP backend in front of that Dovecot (issue 8,
+//     -imap-backend=false skips): warm listing against davmail on the
+//     Maildir, cold listing against Dovecot's cold FETCH, raw GET against
+//     a streaming "UID FETCH BODY.PEEK[]" client, and peak RSS.
 //
 // Every server listens on 127.0.0.1 only; every loop is bounded in count
 // (-runs) and in time (-timeout and per-request timeouts). Targets are
