@@ -126,7 +126,7 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 		ev = ev.Str("metrics_addr", lns.metrics.Addr().String())
 	}
 	ev.Msg("listening")
-	if srv.Users().Len() == 0 {
+	if srv.Users().Len() == 0 && cfg.IMAPUpstream == "" { // with an upstream, logins are checked there
 		log.Warn().Str("users", cfg.Users).Msg("no users yet: every login fails until one is added with 'davmail user add'")
 	}
 	if acct != nil {
