@@ -445,6 +445,7 @@ davmail: created a demo account (first run, the users file was empty).
   password: %[3]s
 
 Try it:
+  %[5]s   (in a browser)
   cadaver %[1]s
   rclone lsf -R --webdav-url %[1]s --webdav-user %[2]s --webdav-pass "$(rclone obscure '%[3]s')" :webdav:
   curl -u '%[2]s:%[3]s' -X PROPFIND -H 'Depth: 1' %[1]s
@@ -452,5 +453,14 @@ Try it:
 The password is shown only now. Change it with:
   davmail user add --replace --users %[4]s %[2]s
 
-`, url, acct.User, acct.Password, acct.UsersFile)
+`, url, acct.User, acct.Password, acct.UsersFile, webURL(url))
+}
+
+// webURL is the web UI's address on the server of mailbox URL u
+// (".../exchange/<user>/" → ".../web/").
+func webURL(u string) string {
+	if i := strings.Index(u, "/exchange/"); i >= 0 {
+		return u[:i] + "/web/"
+	}
+	return u
 }
