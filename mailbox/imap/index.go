@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -92,7 +93,21 @@ func putJSON(b *bolt.Bucket, k []byte, v any) error {
 // openIndex opens (creating) the index file and checks its schema; a
 // file of another schema is emptied.
 func openIndex(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	opts := &bolt.Options{
+		Timeout: lockTimeout,
+		// As in the Maildir index: the free list is rebuilt on open
+		// rather than written at every commit.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	}
+	if runtime.GOOS != "windows" { // where bbolt would grow the file to the mapping's size
+		// Address space, not memory: the file grows into the mapping
+		// instead of bbolt remapping (and copying its nodes) at every
+		// doubling while a cold listing writes 100,000 records (a cold
+		// 10,000-message listing: 0.97 → 0.90 s).
+		opts.InitialMmapSize = 256 << 20
+	}
+	db, err := bolt.Open(path, 0o600, opts)
 	if err != nil {
 		return nil, fmt.Errorf("imap: index %s: %w", path, err)
 	}
