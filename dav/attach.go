@@ -37,8 +37,8 @@ type attTarget struct {
 	st   *mailbox.Structure
 	atts []convert.Attachment
 	a    *convert.Attachment // nil for the collection
-	// href is the escaped path of the message the attachments hang off:
-	// the message URL, or the virtual collection's.
+	// base is the escaped path of what the attachments hang off: the
+	// message URL, or the virtual collection's.
 	base string
 }
 
@@ -154,8 +154,8 @@ func (h *Handler) attRefusal(r *http.Request, n int64) *limits.Error {
 }
 
 // rangeWithin reports whether r asks for a single byte range (RFC 9110
-// §14.2) of a body of size n no longer than max.
-func rangeWithin(r *http.Request, n, max int64) bool {
+// §14.2) of a body of size n no longer than limit.
+func rangeWithin(r *http.Request, n, limit int64) bool {
 	spec, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes=")
 	if !ok || strings.Contains(spec, ",") {
 		return false
@@ -171,7 +171,7 @@ func rangeWithin(r *http.Request, n, max int64) bool {
 		if err != nil || k <= 0 {
 			return false
 		}
-		start, end = max64(n-k, 0), n-1
+		start, end = max(n-k, 0), n-1
 	default:
 		s, err := strconv.ParseInt(first, 10, 64)
 		if err != nil || s < 0 || s >= n {
@@ -186,14 +186,7 @@ func rangeWithin(r *http.Request, n, max int64) bool {
 			end = min(e, n-1)
 		}
 	}
-	return end-start+1 <= max
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
+	return end-start+1 <= limit
 }
 
 func (h *Handler) getAttachment(w http.ResponseWriter, r *http.Request, rq *request) error {
