@@ -158,7 +158,12 @@ func extensionOf(ct string) string {
 // FindAttachment returns the attachment of parts named name (compared
 // as Attachments made it, then without case), ok false if none.
 func FindAttachment(parts []Part, name string) (Attachment, bool) {
-	atts := Attachments(parts)
+	return Find(Attachments(parts), name)
+}
+
+// Find returns the attachment of atts (a list Attachments made) named
+// name, compared exactly, then without case.
+func Find(atts []Attachment, name string) (Attachment, bool) {
 	for _, a := range atts {
 		if a.Name == name {
 			return a, true

@@ -106,7 +106,7 @@ func (h *Handler) setAttTarget(ctx context.Context, rq *request, m mailbox.Messa
 		t.att, t.exists = at, true
 		return nil
 	}
-	a, ok := convert.FindAttachment(st.Parts, attName)
+	a, ok := convert.Find(at.atts, attName) // the list just made: not Attachments again
 	if !ok {
 		// Nothing can be created below a message: writes here get 409.
 		t.name, t.parentExists = attName, false
