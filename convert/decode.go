@@ -1,9 +1,12 @@
 package convert
 
 import (
+	"bytes"
 	"encoding/binary"
 	"io"
 	"strings"
+
+	simd "github.com/segmentio/asm/base64"
 )
 
 // Transfer decoding (RFC 2045 §6). Scan computes Part.DecodedSize by
@@ -186,6 +189,109 @@ func (d *xferDecoder) finish(dst []byte) []byte {
 	return dst
 }
 
+// b64BulkMin is the least compacted input worth the bulk path: the SIMD
+// kernel decodes 32 characters per step and needs at least 45
+// (segmentio/asm's minDecodeLen); below a few lines the setup is not
+// repaid.
+const b64BulkMin = 256
+
+// b64Bulk decodes whole blocks of base64 with AVX2 where the CPU has it
+// (about 4× the pair-table loop) and with encoding/base64 otherwise.
+var b64Bulk = simd.StdEncoding
+
+// decodeOwned is decode for a caller that owns src and lets the decoder
+// overwrite it: base64 takes the bulk path wherever it can. It removes
+// the line breaks of a run of whole lines in place (CR and LF are skipped
+// anywhere, so removing them changes nothing) and decodes the run in one
+// call to b64Bulk, which skips CR and LF too. When b64Bulk accepts a run,
+// it decoded it by our rules, with one exception: it accepts padding in
+// the run's last quantum, where our data ends (endsInPad); such a run,
+// and every run b64Bulk refuses (a space, garbage, padding inside, a
+// trailing partial quantum), goes to the exact loop, which decodes the
+// compacted run as it would have decoded the original. (A separate
+// method, so that src escapes to the heap only here: decode's callers
+// pass small stack slices.)
+func (d *xferDecoder) decodeOwned(dst, src []byte) []byte {
+	if d.kind != xferBase64 {
+		return d.decode(dst, src)
+	}
+	for len(src) > 0 {
+		if len(src) < b64BulkMin || d.state != b64Run {
+			return d.decodeBase64(dst, src)
+		}
+		if d.nq == 0 {
+			if w, j := compactBase64Lines(src); j > 0 {
+				run := src[:w]
+				if w >= b64BulkMin && !endsInPad(run) {
+					if need := len(dst) + w/4*3 + 8; cap(dst) < need {
+						dst = append(make([]byte, 0, need), dst...)
+					}
+					if m, err := b64Bulk.Decode(dst[len(dst):cap(dst)], run); err == nil {
+						dst = dst[:len(dst)+m]
+						src = src[j:]
+						continue
+					}
+				}
+				dst = d.decodeBase64(dst, run)
+				src = src[j:]
+				continue
+			}
+		}
+		// A line the bulk path cannot take (a partial line at the start
+		// of src, or one whose length is not a whole number of quanta):
+		// the exact loop decodes it, up to and including its LF.
+		k := bytes.IndexByte(src, '\n')
+		if k < 0 {
+			return d.decodeBase64(dst, src)
+		}
+		dst = d.decodeBase64(dst, src[:k+1])
+		src = src[k+1:]
+	}
+	return dst
+}
+
+// compactBase64Lines moves the content of the leading whole lines of src
+// (each ended by LF, with one CR before the LF dropped) to the front of
+// src, as long as each line holds a whole number of 4-character quanta
+// and does not end in "=". It returns the compacted length w and the
+// length j of src it consumed; src[:w] then stands for src[:j].
+func compactBase64Lines(src []byte) (w, j int) {
+	k := -1 // length of the previous line, LF excluded
+	for j < len(src) {
+		// Encoders write lines of one length: try the previous line's
+		// before searching. A guess that swallows a LF or CR (a shorter
+		// line) is harmless: both are skipped, by b64Bulk too.
+		if k < 0 || j+k >= len(src) || src[j+k] != '\n' {
+			if k = bytes.IndexByte(src[j:], '\n'); k < 0 {
+				break
+			}
+		}
+		line := src[j : j+k]
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line)%4 != 0 || len(line) > 0 && line[len(line)-1] == '=' {
+			break
+		}
+		w += copy(src[w:], line)
+		j += k + 1
+	}
+	return w, j
+}
+
+// endsInPad reports whether the last byte of run that is not CR or LF is
+// "=": the only place where b64Bulk accepts padding without an error.
+func endsInPad(run []byte) bool {
+	for i := len(run) - 1; i >= 0; i-- {
+		if c := run[i]; c != '\r' && c != '\n' {
+			return c == '='
+		}
+	}
+	return false
+}
+
+// decodeBase64 is the exact decoder of the rules at the top of this
+// file, for any input and state.
 func (d *xferDecoder) decodeBase64(dst, src []byte) []byte {
 	if need := len(dst) + len(src)/4*3 + 8; cap(dst) < need {
 		dst = append(make([]byte, 0, need), dst...)
@@ -413,7 +519,7 @@ func (dr *decodeReader) Read(p []byte) (int, error) {
 			return 0, dr.err
 		}
 		n, err := dr.r.Read(dr.in[:])
-		dr.out, dr.pos = dr.d.decode(dr.out[:0], dr.in[:n]), 0
+		dr.out, dr.pos = dr.d.decodeOwned(dr.out[:0], dr.in[:n]), 0
 		if err != nil {
 			if err == io.EOF {
 				dr.out = dr.d.finish(dr.out)

@@ -179,3 +179,79 @@ func TestNewDecoderError(t *testing.T) {
 		t.Errorf("got %q, %v", got, err)
 	}
 }
+
+// decodeOwnedChunks decodes in with decodeOwned, fed in chunks of size
+// chunk (as PartReader feeds its reads), and returns the output and the
+// decoder's end state.
+func decodeOwnedChunks(in []byte, chunk int) ([]byte, xferDecoder) {
+	var d xferDecoder
+	d.reset(xferBase64)
+	buf := bytes.Clone(in) // decodeOwned overwrites its input
+	var out []byte
+	for len(buf) > 0 {
+		n := min(chunk, len(buf))
+		out = d.decodeOwned(out, buf[:n])
+		buf = buf[n:]
+	}
+	return d.finish(out), d
+}
+
+// TestDecodeOwnedTraps: the bulk base64 path gives exactly what the
+// byte loop gives on inputs built to trip it: padding followed by lone
+// CRs (which Go's decoder accepts as the end), more data after padding,
+// spaces, a quantum split by a lone CR, lines that are not whole quanta.
+func TestDecodeOwnedTraps(t *testing.T) {
+	line := strings.Repeat("QUJD", 19) // 76 characters, as encoders write
+	lines := func(n int, eol string) string { return strings.Repeat(line+eol, n) }
+	for _, in := range []string{
+		lines(100, "\r\n"),
+		lines(100, "\n"),
+		lines(50, "\r\n") + "QQ==\r\r\r\r\n" + lines(50, "\r\n"),
+		lines(50, "\n") + "QQ==\n" + lines(50, "\n"),
+		// Go's decoder ends the data at "==" and skips the CRs; a run
+		// ending there must not hide that the data ended.
+		lines(50, "\n") + "QQ==\r\r\r\r\r\n" + "QUJ\n" + lines(50, "\n"),
+		lines(50, "\n") + "QQ==\r\r\r\r\r\n" + lines(50, "\n") + "QUJ",
+		lines(50, "\n") + "QUJDQQ==\n" + lines(50, "\n"),
+		lines(50, "\n") + "QU JD" + lines(50, "\n"),
+		lines(50, "\n") + "QUJ\rD\n" + lines(50, "\n"),
+		lines(50, "\n") + "QUJ\rDQUJ\n" + lines(50, "\n"),
+		lines(50, "\n") + "QUJDQ\n" + lines(50, "\n"),
+		lines(50, "\n") + "QUJDQ\nUJD\n" + lines(50, "\n"),
+		lines(50, "\n") + "QU*D\n" + lines(50, "\n"),
+		lines(50, "\n") + "=QUJ\n" + lines(50, "\n"),
+		lines(50, "\r\n") + "\r\n\r\n" + lines(50, "\r\n") + "QUI=\r\n",
+		strings.Repeat("QUJD", 500),
+	} {
+		want := decodeAll("base64", []byte(in))
+		var ref xferDecoder
+		ref.reset(xferBase64)
+		ref.finish(ref.decode(nil, []byte(in)))
+		for _, chunk := range []int{1, 77, 300, 4096, len(in)} {
+			got, d := decodeOwnedChunks([]byte(in), chunk)
+			if !bytes.Equal(got, want) || d.bad != ref.bad {
+				t.Errorf("%.60q… in chunks of %d: %d bytes (bad %v), want %d (bad %v)", in, chunk, len(got), d.bad, len(want), ref.bad)
+			}
+		}
+	}
+}
+
+// FuzzDecodeOwned: the bulk base64 path decodes exactly as the byte loop
+// (the rules Scan counted DecodedSize by), whatever the input and the
+// chunking.
+func FuzzDecodeOwned(f *testing.F) {
+	line := strings.Repeat("QUJD", 19)
+	f.Add([]byte(strings.Repeat(line+"\r\n", 10)+"QQ==\r\r\n"+line), uint16(300))
+	f.Add([]byte(strings.Repeat(line+"\n", 10)+"QU JD\n"+line+"\n"), uint16(77))
+	f.Add([]byte(strings.Repeat("QUJD", 200)), uint16(1000))
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint16) {
+		want := decodeAll("base64", in)
+		var ref xferDecoder
+		ref.reset(xferBase64)
+		ref.finish(ref.decode(nil, in))
+		got, d := decodeOwnedChunks(in, int(chunk)+1)
+		if !bytes.Equal(got, want) || d.bad != ref.bad {
+			t.Fatalf("chunks of %d: %q (bad %v), byte loop %q (bad %v)", int(chunk)+1, got, d.bad, want, ref.bad)
+		}
+	})
+}

@@ -140,7 +140,7 @@ func (r *PartReader) fill() error {
 		}
 		r.enc += n
 	}
-	r.out, r.pos = r.d.decode(r.out[:0], r.in[:n]), 0
+	r.out, r.pos = r.d.decodeOwned(r.out[:0], r.in[:n]), 0 // r.in is read afresh for every fill
 	if r.enc >= r.p.EncodedSize {
 		r.out = r.d.finish(r.out)
 		r.eof = true

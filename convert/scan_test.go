@@ -315,9 +315,17 @@ func TestMemoryIndependentOfSize(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		return (after.TotalAlloc - before.TotalAlloc) / 3
 	}
-	small, big := alloc(largeMessage(1<<20)), alloc(largeMessage(16<<20))
+	// The least of three trials of each size: whether a scan finds its
+	// scratch arena in the sync.Pool depends on when the GC last ran,
+	// which moves a trial by a few KiB either way.
+	least := func(raw []byte) uint64 {
+		return min(alloc(raw), alloc(raw), alloc(raw))
+	}
+	small, big := least(largeMessage(1<<20)), least(largeMessage(16<<20))
 	t.Logf("bytes allocated per scan: 1 MiB message %d, 16 MiB message %d", small, big)
-	if big > small+4096 || big > 64<<10 {
+	// 16 KiB of slack: 15 MiB more message growing a buffer even 4 KiB at
+	// a time would allocate megabytes.
+	if big > small+16<<10 || big > 64<<10 {
 		t.Errorf("allocation grows with the message: %d bytes for 1 MiB, %d for 16 MiB", small, big)
 	}
 }
