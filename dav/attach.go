@@ -215,7 +215,8 @@ func (h *Handler) getAttachment(w http.ResponseWriter, r *http.Request, rq *requ
 	// in the gateway's origin.
 	hd.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 	reqlog.From(r.Context()).Items = 1
-	http.ServeContent(w, r, "", at.msg.Modified, convert.NewPartReader(c, p))
+	// pipeWriter: decoding overlaps the socket writes.
+	http.ServeContent(pipeWriter{w, h.bufs}, r, "", at.msg.Modified, convert.NewPartReader(c, p))
 	return nil
 }
 

@@ -29,6 +29,7 @@ type Handler struct {
 	cfg   Config
 	locks *lockManager
 	subs  *subs
+	bufs  *pipeBufs
 }
 
 // New returns a Handler for cfg.
@@ -36,7 +37,7 @@ func New(cfg Config) (*Handler, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	return &Handler{cfg: cfg, locks: newLockManager(), subs: newSubs()}, nil
+	return &Handler{cfg: cfg, locks: newLockManager(), subs: newSubs(), bufs: newPipeBufs()}, nil
 }
 
 // LockCount returns the number of live WebDAV locks (a gauge).
