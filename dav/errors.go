@@ -66,6 +66,8 @@ func statusOf(err error) (code int, msg string) {
 		return http.StatusConflict, "the parent collection does not exist"
 	case errors.Is(err, mailbox.ErrInvalidName):
 		return http.StatusForbidden, "this name cannot be stored in a mailbox (no \".\" in folder names, no \"/\", \"\\\" or control characters)"
+	case errors.Is(err, mailbox.ErrEmptyMessage):
+		return http.StatusForbidden, "this mailbox cannot store an empty message"
 	case errors.Is(err, mailbox.ErrForbidden):
 		return http.StatusForbidden, "this operation is not allowed on this folder"
 	case errors.Is(err, mailbox.ErrTooManyProps):

@@ -1,7 +1,6 @@
 package dav
 
 import (
-	"bytes"
 	"encoding/xml"
 	"io"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/davmail/davmail/mailbox"
 )
 
 type lockInfo struct {
@@ -128,7 +126,7 @@ func (h *Handler) lock(w http.ResponseWriter, r *http.Request, rq *request) erro
 		if err := h.locks.check(tokens, nil, nil, []string{rq.lockPathFolder(t.parent)}); err != nil {
 			return err
 		}
-		if _, err := rq.mb.Append(r.Context(), t.parent, bytes.NewReader(nil), mailbox.AppendOptions{Name: t.name}); err != nil {
+		if _, err := appendEmpty(r.Context(), rq.mb, t.parent, t.name); err != nil {
 			return err
 		}
 		status = http.StatusCreated

@@ -63,6 +63,24 @@ type patchResult struct {
 	created bool
 }
 
+// placeholderMessage is the smallest message an IMAP server stores: no
+// header fields, an empty body (RFC 5322 §3.5: the blank line alone).
+const placeholderMessage = "\r\n"
+
+// appendEmpty creates the empty item that a PROPPATCH or a LOCK on an
+// unmapped URL makes (exchange-webdav.md §3.2, RFC 4918 §7.3). A store
+// that holds no empty message (an IMAP upstream) gets placeholderMessage
+// instead, which the client's PUT then replaces. The placeholder is kept
+// upstream, not in this gateway, so that the PUT may reach another
+// gateway in front of the same server.
+func appendEmpty(ctx context.Context, mb mailbox.Mailbox, folder, name string) (mailbox.Message, error) {
+	m, err := mb.Append(ctx, folder, strings.NewReader(""), mailbox.AppendOptions{Name: name})
+	if errors.Is(err, mailbox.ErrEmptyMessage) {
+		m, err = mb.Append(ctx, folder, strings.NewReader(placeholderMessage), mailbox.AppendOptions{Name: name})
+	}
+	return m, err
+}
+
 // applyPropPatch applies patches to rq's target (creating a missing
 // message first), all or nothing (RFC 4918 §9.2).
 func (h *Handler) applyPropPatch(ctx context.Context, rq *request, patches []propPatch) (patchResult, error) {
@@ -72,7 +90,7 @@ func (h *Handler) applyPropPatch(ctx context.Context, rq *request, patches []pro
 		// PROPPATCH on a URL that does not exist creates the item
 		// (exchange-webdav.md §3.2): DavMail sets properties, then PUTs
 		// the content, which keeps them.
-		m, err := rq.mb.Append(ctx, t.parent, strings.NewReader(""), mailbox.AppendOptions{Name: t.name})
+		m, err := appendEmpty(ctx, rq.mb, t.parent, t.name)
 		if err != nil {
 			return res, err
 		}

@@ -28,6 +28,7 @@ package mailbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -44,6 +45,10 @@ var (
 	// ErrForbidden is returned for operations the store never allows, such
 	// as deleting or renaming INBOX or the root.
 	ErrForbidden = errors.New("mailbox: operation not allowed")
+	// ErrEmptyMessage is returned (it wraps ErrForbidden) by a backend
+	// that cannot store a zero-byte message: IMAP servers store RFC 5322
+	// messages, and Dovecot refuses an empty APPEND.
+	ErrEmptyMessage = fmt.Errorf("mailbox: an empty message cannot be stored here: %w", ErrForbidden)
 	// ErrTooManyProps is returned when a dead-property patch would exceed
 	// the per-resource caps (MaxDeadProps, MaxDeadPropBytes).
 	ErrTooManyProps = errors.New("mailbox: too many or too large dead properties")
