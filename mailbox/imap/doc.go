@@ -17,13 +17,16 @@
 // UIDs of COPYUID, RFC 4315), item names, WebDAV dead properties, the
 // mailbox-wide modseq, MIME structures with byte offsets — and a cache of
 // the upstream metadata listings need (RFC822.SIZE, FLAGS, INTERNALDATE,
-// the envelope fields, HasAttachments from BODYSTRUCTURE). Listings
+// the envelope fields, HasAttachments from the header fields or, for
+// multipart messages only, BODYSTRUCTURE). Listings
 // answer from it after one STATUS (UIDVALIDITY, UIDNEXT, MESSAGES,
 // HIGHESTMODSEQ, RFC 7162): when those are as at the last sync, no FETCH
 // is sent. Otherwise the folder is selected with CONDSTORE, flags changed
 // since the last HIGHESTMODSEQ are fetched (CHANGEDSINCE), new messages
-// above the highest known UID are fetched once, and UID SEARCH finds
-// expunged ones only when the count still differs. A UIDVALIDITY change
+// above the highest known UID are fetched once (one streamed FETCH,
+// written to the index in batches while it streams), and UID SEARCH
+// finds expunged ones, and any the index lacks, only when the count
+// still differs. A UIDVALIDITY change
 // re-indexes the folder (new IDs and names). Stat, StatID, StatUID and
 // Open answer from the index; an unknown name or UID triggers a sync.
 //

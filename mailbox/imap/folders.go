@@ -133,6 +133,7 @@ func (m *mbox) RenameFolder(ctx context.Context, from, to string) error {
 	moved := m.subtree(from)
 	return m.db.Update(func(tx *bolt.Tx) error {
 		mb, pb, fb := tx.Bucket(bucketMsgs), tx.Bucket(bucketProps), tx.Bucket(bucketFolders)
+		var a recArena
 		for _, f := range moved {
 			oldPath := f.path
 			newPath := to + strings.TrimPrefix(oldPath, from)
@@ -143,9 +144,7 @@ func (m *mbox) RenameFolder(ctx context.Context, from, to string) error {
 					return err
 				}
 				msg.Folder = newPath
-				rec := *msg
-				rec.HasDeadProps = false
-				if err := putJSON(mb, msgKey(newPath, msg.UID), &rec); err != nil {
+				if err := a.putMsg(mb, msg); err != nil {
 					return err
 				}
 				m.byID[msg.ID] = loc{newPath, msg.UID}

@@ -23,5 +23,4 @@ func TestConformance(t *testing.T) {
 var conformanceSkips = map[string]string{
 	"AppendBytes": "IMAP stores text messages: Dovecot serves bare LF as CRLF and rewrites NUL (RFC 3501 §4.3), " +
 		"so bytes with bare CR/LF or NUL cannot round-trip; Append reports the size upstream serves",
-	"AppendEmpty": "Dovecot refuses a zero-byte APPEND (NO Can't save a zero byte message); Append answers mailbox.ErrForbidden",
 }

@@ -397,10 +397,9 @@ func (m *mbox) persist(msgs []mailbox.Message, extra func(tx *bolt.Tx) error) er
 			}
 		}
 		b := tx.Bucket(bucketMsgs)
+		var a recArena
 		for i := range msgs {
-			rec := msgs[i]
-			rec.HasDeadProps = false // derived from the props bucket at load
-			if err := putJSON(b, msgKey(rec.Folder, rec.UID), &rec); err != nil {
+			if err := a.putMsg(b, &msgs[i]); err != nil {
 				return err
 			}
 		}

@@ -34,7 +34,7 @@ func (m *mbox) Append(ctx context.Context, path string, r io.Reader, opts mailbo
 	if sp.size == 0 {
 		// IMAP servers store RFC 5322 messages; Dovecot refuses a
 		// zero-byte APPEND ("NO Can't save a zero byte message").
-		return mailbox.Message{}, fmt.Errorf("imap: an empty message cannot be stored upstream: %w", mailbox.ErrForbidden)
+		return mailbox.Message{}, fmt.Errorf("imap: %w (Dovecot refuses a zero-byte APPEND)", mailbox.ErrEmptyMessage)
 	}
 
 	m.mu.Lock()

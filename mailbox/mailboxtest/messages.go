@@ -347,12 +347,26 @@ func testAppendFlagsAndDate(t *testing.T, newStore NewStore) {
 }
 
 // testAppendEmpty: an empty message is a message like any other: named,
-// counted, with a UID and a one-part structure. (IMAP servers refuse
-// empty APPENDs; the IMAP backend skips this subtest.)
+// counted, with a UID and a one-part structure. A backend that cannot
+// store one (an IMAP server refuses empty APPENDs) answers
+// mailbox.ErrEmptyMessage, which is an ErrForbidden, and stores nothing.
 func testAppendEmpty(t *testing.T, newStore NewStore) {
-	_, _, mb := open(t, newStore)
+	ctx, _, mb := open(t, newStore)
 	before := uidNext(t, mb, mailbox.Inbox)
-	m := mustAppend(t, mb, mailbox.Inbox, nil, mailbox.AppendOptions{})
+	if _, err := mb.Append(ctx, mailbox.Inbox, bytes.NewReader(nil), mailbox.AppendOptions{}); errors.Is(err, mailbox.ErrEmptyMessage) {
+		wantErr(t, err, mailbox.ErrForbidden, "Append of an empty message refused")
+		if f := mustFolder(t, mb, mailbox.Inbox); f.Messages != 0 {
+			t.Errorf("a refused empty message was stored: %+v", f)
+		}
+		return
+	} else if err != nil {
+		t.Fatalf("Append of an empty message: %v (want success or mailbox.ErrEmptyMessage)", err)
+	}
+	ms, err := mb.List(ctx, mailbox.Inbox)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("after Append of an empty message: %d messages, %v", len(ms), err)
+	}
+	m := ms[0]
 	wantEntered(t, mb, "Append of an empty message", m, before)
 	if st, err := mb.Structure(t.Context(), mailbox.Inbox, m.Name); err != nil || len(st.Parts) != 1 {
 		t.Errorf("structure of an empty message: %+v, %v", st, err)
