@@ -38,30 +38,53 @@ import (
 // /usr/bin/davmail-server runs `java -jar` on it with -server.
 const davmailJar = "/usr/share/davmail/davmail.jar"
 
-// davmailRig is the whole chain of TestDavMail: the gateway on its corpus,
-// relaying to Postfix, which delivers into the Maildirs the gateway
-// serves, and DavMail in front of the gateway.
+// davmailRig is the whole chain of a DavMail end-to-end run: the gateway
+// on one mailbox backend, relaying to Postfix, which delivers into the
+// Maildirs that backend serves, and DavMail in front of the gateway.
+// startDavMailRig builds it on the Maildir backend, startIMAPDavMailRig
+// (davmail_imap_test.go) on the IMAP backend in front of Dovecot;
+// runDavMailSteps drives either.
 type davmailRig struct {
-	ts     *testServer
-	served string // the gateway's --maildir-root (Postfix's virtual_mailbox_base)
-	pf     *postfixServer
-	dm     *davmailProc
+	ts *testServer
+	// mailRoot holds each user's Maildir (<mailRoot>/<user>/Maildir) as
+	// the backend reads it and Postfix delivers into it: the gateway's
+	// --maildir-root, or Dovecot's mail root.
+	mailRoot string
+	// manifest is the corpus manifest with each message's size as the
+	// backend serves it (the file's size on Maildir, its CRLF form
+	// through Dovecot: see imapForm).
+	manifest []manifestEntry
+	// deliveryUID owns the files Postfix's virtual(8) delivers: main.cf's
+	// virtual_uid_maps, which must be the uid the backend reads mail as.
+	deliveryUID int
+	pf          *postfixServer
+	dm          *davmailProc
+}
+
+// maildir is a user's Maildir as the backend serves it.
+func (r *davmailRig) maildir(user string) string {
+	return filepath.Join(r.mailRoot, user, "Maildir")
 }
 
 // TestDavMail drives DavMail 6.0.1 (Debian davmail-server, WebDav mode,
 // configured per exchange-webdav.md §8) through its IMAP and SMTP
-// listeners against the gateway, and checks every effect on the gateway
-// itself (WebDAV PROPFIND, the Maildir on disk) rather than trusting
-// DavMail's answers. Body downloads are not tested: DavMail 6.0.1 cannot
-// GET a message in WebDav mode (§0.3 #9); the dav transcript tests cover
-// them.
+// listeners against the gateway on the Maildir backend (runDavMailSteps;
+// TestIMAPDavMail runs the same steps on the IMAP backend).
 func TestDavMail(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a JVM and Postfix: not in -short")
 	}
-	rig := startDavMailRig(t)
-	manifest := readManifest(t, rig.ts.Corpus)
-	inbox := entriesIn(manifest, "alice", "INBOX")
+	runDavMailSteps(t, startDavMailRig(t))
+}
+
+// runDavMailSteps is the DavMail suite, written once for both backends:
+// it drives DavMail through its IMAP and SMTP listeners and checks every
+// effect on the gateway itself (WebDAV PROPFIND, and the Maildir on disk
+// that the backend serves) rather than trusting DavMail's answers. Body
+// downloads are not tested: DavMail 6.0.1 cannot GET a message in WebDav
+// mode (§0.3 #9); the dav transcript tests cover them.
+func runDavMailSteps(t *testing.T, rig *davmailRig) {
+	inbox := entriesIn(rig.manifest, "alice", "INBOX")
 	c := rig.imap(t, "alice", "main")
 	var msgs []*imapclient.FetchMessageBuffer // INBOX at the first SELECT
 
@@ -78,7 +101,7 @@ func TestDavMail(t *testing.T) {
 	})
 
 	t.Run("List", func(t *testing.T) {
-		want, err := corpusFolders(filepath.Join(rig.served, "alice", "Maildir"))
+		want, err := corpusFolders(rig.maildir("alice"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,9 +120,9 @@ func TestDavMail(t *testing.T) {
 			t.Fatalf("SELECT INBOX: %d messages, the corpus has %d", sel.NumMessages, len(inbox))
 		}
 		msgs = fetchAll(t, c, len(inbox))
-		// Approximate sizes are PR_MESSAGE_SIZE, the exact file size:
-		// the sizes with the flags the corpus sets (Maildir S, F, R) must
-		// be the corpus's.
+		// Approximate sizes are PR_MESSAGE_SIZE, the exact size the
+		// backend serves: the sizes with the flags the corpus sets
+		// (Maildir S, F, R) must be the corpus's.
 		var got, want []string
 		for _, m := range msgs {
 			got = append(got, fmt.Sprintf("%d/%v/%v/%v", m.RFC822Size, slices.Contains(m.Flags, imap.FlagSeen),
@@ -285,7 +308,9 @@ func TestDavMail(t *testing.T) {
 		if _, err := cmd.Wait(); err != nil {
 			// DavMail's APPEND is PROPPATCH <Drafts>/<uuid>.EML (creates
 			// the item), then PUT of the MIME there, which must answer
-			// 200 or 201 (exchange-webdav.md §11 #17).
+			// 200 or 201 (exchange-webdav.md §11 #17). The PROPPATCH
+			// must answer 207 on every backend, the IMAP one included,
+			// whose upstream refuses to store an empty message.
 			t.Fatalf("APPEND Drafts: %v", err)
 		}
 		e := rig.waitEntry(t, "alice", "Drafts", subject, 0)
@@ -301,7 +326,7 @@ func TestDavMail(t *testing.T) {
 		// A space and a non-ASCII letter: both travel percent-encoded in
 		// DavMail's MKCOL/MOVE and modified UTF-7 on disk.
 		const name, child, renamed = "E2E Folder ä", "E2E Folder ä/Child", "E2E Renamed ä"
-		mdir := filepath.Join(rig.served, "alice", "Maildir")
+		mdir := rig.maildir("alice")
 		if err := c.Create(name, nil).Wait(); err != nil {
 			t.Fatalf("CREATE %q: %v", name, err)
 		}
@@ -325,7 +350,8 @@ func TestDavMail(t *testing.T) {
 	t.Run("SMTPSendToOtherUser", func(t *testing.T) {
 		// DavMail SMTP → PROPPATCH/PUT/MOVE to ##DavMailSubmissionURI## on
 		// the gateway → the gateway's queue → Postfix (deploy/postfix) →
-		// bob's Maildir → the gateway's index → PROPFIND as bob.
+		// bob's Maildir (the gateway's, or Dovecot's) → the backend →
+		// PROPFIND as bob.
 		subject := "davmail e2e smtp " + randomHex(t, 6)
 		from, to := "alice@"+rig.pf.Domain, "bob@"+rig.pf.Domain
 		msg := mailMessage(from, to, subject, "sent through DavMail's SMTP, the gateway and Postfix")
@@ -336,7 +362,8 @@ func TestDavMail(t *testing.T) {
 		}
 		if err := rig.sendSMTP(t, "alice", from, []string{to}, msg); err != nil {
 			// DavMail's send is PROPPATCH <Drafts>/<uuid>.EML, PUT of the
-			// MIME there, then MOVE to the sendmsg URL (§6.5, §11 #18).
+			// MIME there, then MOVE to the sendmsg URL (§6.5, §11 #18):
+			// the PROPPATCH creates the item, as in the Append step.
 			t.Fatalf("SMTP through DavMail: %v", err)
 		}
 		// 60 s: relay and delivery take well under a second; the queue's
@@ -356,34 +383,33 @@ func TestDavMail(t *testing.T) {
 		if !strings.Contains(string(body), "sent through DavMail's SMTP") {
 			t.Errorf("the message in bob's Inbox lost its body:\n%s", clip(body, 2000))
 		}
-		// Delivered by Postfix's virtual(8) as main.cf's virtual uid into
-		// bob's Maildir, not written by the gateway.
-		f, err := findMaildirFile(filepath.Join(rig.served, "bob", "Maildir"), msgID)
+		// Delivered by Postfix's virtual(8), as the virtual uid, into the
+		// Maildir the backend serves: Postfix logs the delivery of this
+		// Message-ID to maildir, and the file is there, owned by that uid.
+		if err := postfixDelivered(rig.pf.Log, msgID, to); err != nil {
+			t.Error(err)
+		}
+		f, err := findMaildirFile(rig.maildir("bob"), msgID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if uid, ok := fileUID(f); !ok || uid != postfixUID {
-			t.Errorf("%s is owned by uid %d, want Postfix's virtual uid %d", f, uid, postfixUID)
+		if uid, ok := fileUID(f); !ok || uid != rig.deliveryUID {
+			t.Errorf("%s is owned by uid %d, want Postfix's virtual uid %d", f, uid, rig.deliveryUID)
 		}
 		// Saveinsent (DavMail's default): a copy in alice's Sent Items.
 		if got := rig.sizes(t, "alice", "Sent"); len(got) != len(sentBefore)+1 {
 			t.Errorf("alice's Sent has %d messages after sending, had %d: no copy saved", len(got), len(sentBefore))
 		}
+		rig.waitEntry(t, "alice", "Sent", subject, 0)
 	})
 }
 
 // startDavMailRig generates the corpus, starts Postfix on it, the gateway
-// relaying to Postfix, and DavMail pointed at the gateway.
+// (Maildir backend) relaying to Postfix, and DavMail pointed at the
+// gateway.
 func startDavMailRig(t *testing.T) *davmailRig {
 	t.Helper()
-	needTool(t, "davmail-server", "davmail-server")
-	java := needTool(t, "java", "davmail-server")
-	if _, err := os.Stat(davmailJar); err != nil {
-		if inCI() {
-			t.Fatalf("%s missing but CI=true: apt-get install davmail-server", davmailJar)
-		}
-		t.Skipf("%s missing: apt-get install davmail-server", davmailJar)
-	}
+	java := davmailJava(t)
 	mk := mkcorpusBinary(t)
 	// Not t.TempDir: Postfix's virtual(8) (uid 5000) must reach the
 	// Maildirs, and t.TempDir's parents are 0700.
@@ -407,7 +433,26 @@ func startDavMailRig(t *testing.T) *davmailRig {
 	pf := startPostfix(t, served, testUsers)
 	ts := startRelayingGateway(t, base, served, corpus, pf)
 	dm := startDavMail(t, java, ts.URL+"/exchange/", base)
-	return &davmailRig{ts: ts, served: served, pf: pf, dm: dm}
+	return &davmailRig{
+		ts: ts, mailRoot: served, manifest: readManifest(t, ts.Corpus),
+		deliveryUID: postfixUID, pf: pf, dm: dm,
+	}
+}
+
+// davmailJava checks that DavMail (Debian davmail-server) and java are
+// installed and returns java's path; the test skips without them, or
+// fails under CI=true.
+func davmailJava(t *testing.T) string {
+	t.Helper()
+	needTool(t, "davmail-server", "davmail-server")
+	java := needTool(t, "java", "davmail-server")
+	if _, err := os.Stat(davmailJar); err != nil {
+		if inCI() {
+			t.Fatalf("%s missing but CI=true: apt-get install davmail-server", davmailJar)
+		}
+		t.Skipf("%s missing: apt-get install davmail-server", davmailJar)
+	}
+	return java
 }
 
 // startRelayingGateway starts the gateway as startServer does, with the
@@ -1089,3 +1134,44 @@ func (l *lockedBuffer) tail(n int) string {
 	b := l.b.Bytes()
 	return string(b[max(len(b)-n, 0):])
 }
+
+// postfixDelivered checks Postfix's log for the delivery of the message
+// with that Message-ID to rcpt by virtual(8) into a Maildir: cleanup(8)
+// logs "QID: message-id=<...>", virtual(8) "QID: to=<rcpt>, ...,
+// status=sent (delivered to maildir)". Postfix logs through postlogd, a
+// moment after the delivery itself: it polls for postfixLogLag.
+func postfixDelivered(logPath, msgID, rcpt string) error {
+	deadline := time.Now().Add(postfixLogLag)
+	for {
+		b, err := os.ReadFile(logPath)
+		if err != nil {
+			return err
+		}
+		var qids []string
+		lines := strings.Split(string(b), "\n")
+		for _, l := range lines {
+			if pre, _, ok := strings.Cut(l, ": message-id="+msgID); ok {
+				if f := strings.Fields(pre); len(f) > 0 {
+					qids = append(qids, f[len(f)-1])
+				}
+			}
+		}
+		for _, l := range lines {
+			for _, q := range qids {
+				if strings.Contains(l, " postfix/virtual[") && strings.Contains(l, " "+q+": to=<"+rcpt+">") &&
+					strings.Contains(l, "status=sent (delivered to maildir)") {
+					return nil
+				}
+			}
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("Postfix's log (%s) has no delivery of %s to <%s> into a Maildir (queue ids %q) after %v",
+				logPath, msgID, rcpt, qids, postfixLogLag)
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval
+	}
+}
+
+// postfixLogLag bounds how long after a delivery Postfix's log line may
+// appear: postlogd writes within milliseconds.
+const postfixLogLag = 10 * time.Second

@@ -32,6 +32,8 @@ type postfixServer struct {
 	Domain string
 	// Log is the file Postfix logs to (maillog_file, standard output).
 	Log string
+	// ConfigDir holds its main.cf (postfix -c, postconf -c).
+	ConfigDir string
 }
 
 // postfixUID is the owner of the delivered files: main.cf's
@@ -241,7 +243,7 @@ func startPostfix(t *testing.T, mailRoot string, users []string) *postfixServer 
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); logf.Close() }()
-	ps := &postfixServer{Addr: addr, Domain: domain, Log: logPath}
+	ps := &postfixServer{Addr: addr, Domain: domain, Log: logPath, ConfigDir: etc}
 	t.Cleanup(func() {
 		stopPostfix(t, pf, etc, queue, cmd, exited)
 		if t.Failed() {
