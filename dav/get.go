@@ -2,8 +2,10 @@ package dav
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/davmail/davmail/limits"
@@ -60,19 +62,32 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, rq *request) error
 	w.Header().Set("ETag", etagOf(m.ID, m.Size))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	// http.ServeContent does Range (RFC 7233), If-Match, If-None-Match and
-	// If-(Un)Modified-Since, and streams through io.CopyN: with an
-	// *os.File underneath, the kernel's sendfile moves the bytes and the
-	// process never buffers the message.
-	var rs interface {
-		Read([]byte) (int, error)
-		Seek(int64, int) (int64, error)
-	} = c
-	if f, ok := c.(interface{ File() *os.File }); ok && f.File() != nil {
+	// If-(Un)Modified-Since, and streams through io.CopyN into one of two
+	// writers, both with fixed memory whatever the message size:
+	//   - pipeWriter, which reads the next 512 KiB block on a second
+	//     goroutine while the handler writes the last one. Alone on the
+	//     machine it is the faster (a single 213 MB GET at 0.78-0.87x
+	//     Apache against 0.66-0.76x by sendfile, same runs), because the
+	//     file reads overlap the socket writes; a non-file reader (the
+	//     IMAP backend) always takes it.
+	//   - the response writer with the *os.File itself, so the kernel's
+	//     sendfile moves the bytes: no copy through the process, hence
+	//     the cheaper when downloads compete for the cores (8 parallel
+	//     GETs: 1.14x Apache by sendfile, 0.74x through pipeWriter).
+	// The choice is by the raw downloads in flight: pipeWriter while
+	// they are at most half the cores.
+	inFlight := h.rawGets.Add(1)
+	defer h.rawGets.Add(-1)
+	if f, ok := c.(interface{ File() *os.File }); ok && f.File() != nil && inFlight > int64(max(1, runtime.GOMAXPROCS(0)/2)) {
 		if fi, err := f.File().Stat(); err == nil && fi.Size() == m.Size {
-			rs = f.File()
+			h.sendfileGets.Add(1)
+			http.ServeContent(w, r, "", m.Modified, f.File())
+			return nil
 		}
 	}
-	http.ServeContent(w, r, "", m.Modified, rs)
+	// The struct hides the reader's other methods (an *os.File's
+	// WriteTo) from io.Copy, so that pipeWriter.ReadFrom does the copy.
+	http.ServeContent(pipeWriter{w, h.bufs}, r, "", m.Modified, struct{ io.ReadSeeker }{c})
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/davmail/davmail/internal/reqlog"
 	"github.com/davmail/davmail/mailbox"
@@ -30,6 +31,11 @@ type Handler struct {
 	locks *lockManager
 	subs  *subs
 	bufs  *pipeBufs
+	// rawGets counts the raw message downloads in flight (get.go picks
+	// their writer by it).
+	rawGets atomic.Int64
+	// sendfileGets counts the raw downloads served by sendfile (tests).
+	sendfileGets atomic.Int64
 }
 
 // New returns a Handler for cfg.

@@ -125,14 +125,16 @@ func benchmark(ctx context.Context, log zerolog.Logger, o *options) (*Results, e
 	defer b.apache.stop()
 
 	var cases []*Case
-	cases = append(cases, b.listingCases(ctx)...)
-	if ctx.Err() == nil {
+	if o.selected("listing") {
+		cases = append(cases, b.listingCases(ctx)...)
+	}
+	if ctx.Err() == nil && o.selected("get") {
 		cases = append(cases, b.getCases(ctx)...)
 	}
-	if ctx.Err() == nil && b.binErr == nil {
+	if ctx.Err() == nil && b.binErr == nil && o.selected("att") {
 		cases = append(cases, b.attCases(ctx)...)
 	}
-	if ctx.Err() == nil && o.imapBackend {
+	if ctx.Err() == nil && o.imapBackend && o.selected("imap") {
 		cases = append(cases, b.imapBackendCases(ctx)...)
 	}
 	for _, c := range cases {

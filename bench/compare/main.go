@@ -33,6 +33,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,7 +55,16 @@ type options struct {
 	skipDavmail                  bool
 	davmailBin                   string
 	imapBackend                  bool
+	// only names the groups of cases to run (listing, get, att, imap);
+	// empty runs them all.
+	only map[string]bool
 }
+
+// caseGroups are the names -only accepts.
+var caseGroups = []string{"listing", "get", "att", "imap"}
+
+// selected reports whether the group of cases named g is to run.
+func (o *options) selected(g string) bool { return len(o.only) == 0 || o.only[g] }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -83,8 +93,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.davmailBin, "davmail-bin", "", "use this davmail binary instead of building ROOT/cmd/davmail")
 	fs.BoolVar(&o.imapBackend, "imap-backend", true, "also measure davmail over its IMAP backend in front of Dovecot (issue 8)")
 	fs.BoolVar(&o.skipDavmail, "peers-only", false, "measure Apache and Dovecot only (davmail cases report ERROR)")
+	var only string
+	fs.StringVar(&only, "only", "", "comma-separated groups of cases to run: "+strings.Join(caseGroups, ", ")+" (default all)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	for _, g := range strings.FieldsFunc(only, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if !slices.Contains(caseGroups, g) {
+			fmt.Fprintf(stderr, "compare: -only: unknown group %q (groups: %s)\n", g, strings.Join(caseGroups, ", "))
+			return 2
+		}
+		if o.only == nil {
+			o.only = map[string]bool{}
+		}
+		o.only[g] = true
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "compare: unexpected arguments %q\n", fs.Args())
