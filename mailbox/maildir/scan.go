@@ -57,7 +57,11 @@ type scanState struct {
 
 // changes collects the index writes of a pass.
 type changes struct {
-	puts       []putOp
+	puts []putOp
+	// renames are the records of messages whose file another program
+	// renamed (flags, new/ → cur/): idempotent updates, written in
+	// batches of renameBatch ahead of the rest (writeRenames).
+	renames    []putOp
 	dels       []delOp
 	delFolders []uint32
 	folders    map[*folder]bool // folders whose record must be written
@@ -285,6 +289,9 @@ func (b *mbox) sync(ctx context.Context, all bool, paths ...string) error {
 		}
 		st.f.maybeCompact()
 	}
+	if err := b.writeRenames(c); err != nil {
+		return err
+	}
 	if err := b.commit(c.write); err != nil {
 		return err
 	}
@@ -297,6 +304,39 @@ func (b *mbox) sync(ctx context.Context, all bool, paths ...string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// renameBatch bounds the records one transaction of writeRenames
+// rewrites. A bbolt transaction holds every page it modifies in memory
+// until it commits; records of a large folder are spread over the whole
+// index, so 20,000 flag changes in one transaction (another IMAP client
+// marking a 100,000-message folder read) made about every page of a
+// 68 MB index dirty and raised the listing's peak RSS from 160 to 270
+// MiB. 1,024 records touch at most 1,024 leaf pages (4 MiB).
+const renameBatch = 1024
+
+// writeRenames writes the renamed messages' records in transactions of
+// renameBatch, before the pass's main commit. Each record is the whole
+// message, so a batch written before a failure or a crash is simply
+// written again by the next pass, which finds the same names on disk
+// (the folder's scan mtimes are recorded only by the main commit).
+func (b *mbox) writeRenames(c *changes) error {
+	for len(c.renames) > 0 {
+		batch := c.renames[:min(len(c.renames), renameBatch)]
+		err := b.commit(func(w *txw) error {
+			for i := range batch {
+				if err := w.putMsg(batch[i].fid, &batch[i].m, batch[i].r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		c.renames = c.renames[len(batch):]
+	}
+	return nil
 }
 
 // recordScan remembers the directory mtimes a complete scan saw.
@@ -391,7 +431,7 @@ func (b *mbox) readFolder(st *scanState, limbo map[string]*limboEntry, c *change
 			f.update(m, x.r)
 			c.touched(f)
 		}
-		c.puts = append(c.puts, putOp{fid: f.fid, m: m, r: x.r})
+		c.renames = append(c.renames, putOp{fid: f.fid, m: m, r: x.r})
 	}
 	for _, uid := range vanished {
 		m, r, _ := f.get(uid)
