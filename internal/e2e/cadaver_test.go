@@ -99,13 +99,28 @@ func cadaverListing(t *testing.T, out string) []int64 {
 	return sizes
 }
 
-// TestCadaver scripts cadaver, the command-line WebDAV client, through
-// stdin with credentials from a .netrc: ls, mkcol, put, get, move,
-// delete, rmcol, checking the server after each session.
+// TestCadaver runs cadaverSuite on the Maildir backend.
 func TestCadaver(t *testing.T) {
 	t.Parallel()
 	bin := needTool(t, "cadaver", "cadaver")
 	ts := startServer(t, serverOptions{})
+	cadaverSuite(t, bin, ts, readManifest(t, ts.Corpus))
+}
+
+// TestIMAPCadaver runs cadaverSuite on the IMAP backend, in front of
+// Dovecot.
+func TestIMAPCadaver(t *testing.T) {
+	t.Parallel()
+	bin := needTool(t, "cadaver", "cadaver")
+	r := startIMAPRig(t, nil, nil)
+	cadaverSuite(t, bin, r.ts, r.manifest)
+}
+
+// cadaverSuite scripts cadaver (at bin), the command-line WebDAV client,
+// through stdin with credentials from a .netrc: ls, mkcol, put, get,
+// move, delete, rmcol, checking the server after each session. manifest
+// is the corpus's, with the sizes ts serves.
+func cadaverSuite(t *testing.T, bin string, ts *testServer, manifest []manifestEntry) {
 	dav := ts.client(t, "alice")
 	home := t.TempDir()
 	u, err := url.Parse(ts.URL)
@@ -131,7 +146,7 @@ func TestCadaver(t *testing.T) {
 		"get note.EML out.eml",
 	)
 	var want []int64
-	for _, e := range entriesIn(readManifest(t, ts.Corpus), "alice", "INBOX") {
+	for _, e := range entriesIn(manifest, "alice", "INBOX") {
 		want = append(want, e.Size)
 	}
 	got := cadaverListing(t, steps[0].Out)
