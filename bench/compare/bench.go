@@ -329,6 +329,9 @@ func (b *bench) listingCases(ctx context.Context) []*Case {
 				dmErr = err
 			} else {
 				dmWarm = append(dmWarm, r.elapsed.Seconds())
+				if hwm, err := dm.peakRSS(); err == nil {
+					b.log.Debug().Int("run", i+1).Float64("davmail_hwm_MiB", float64(hwm)/mib).Msg("warm listing")
+				}
 			}
 		}
 		if apErr == nil {
