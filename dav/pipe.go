@@ -16,11 +16,34 @@ const pipeBlock = 512 << 10
 
 // pipeBufs recycles the blocks of pipelined responses: a fixed amount of
 // memory per download, whatever the size of the content (brief,
-// failure 1), and no allocation per request once warm.
-type pipeBufs struct{ pool sync.Pool }
+// failure 1), and no allocation per request once warm. A free list of
+// at most pipeKeep blocks rather than a sync.Pool, which the GC empties:
+// a long download spans collections, and its successor would allocate
+// its blocks again.
+type pipeBufs struct{ free chan *[pipeBlock]byte }
+
+// pipeKeep bounds the idle blocks kept: eight downloads' worth (two
+// blocks of 512 KiB each), 8 MiB in all; beyond it blocks go to the GC.
+const pipeKeep = 16
 
 func newPipeBufs() *pipeBufs {
-	return &pipeBufs{pool: sync.Pool{New: func() any { return new([pipeBlock]byte) }}}
+	return &pipeBufs{free: make(chan *[pipeBlock]byte, pipeKeep)}
+}
+
+func (p *pipeBufs) get() *[pipeBlock]byte {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+		return new([pipeBlock]byte)
+	}
+}
+
+func (p *pipeBufs) put(b *[pipeBlock]byte) {
+	select {
+	case p.free <- b:
+	default:
+	}
 }
 
 // pipeWriter is the ResponseWriter handed to http.ServeContent for
@@ -51,7 +74,7 @@ func (p pipeWriter) ReadFrom(src io.Reader) (int64, error) {
 	free := make(chan *[pipeBlock]byte, 2)
 	full := make(chan pipeFill, 2)
 	stop := make(chan struct{})
-	a, b := p.bufs.pool.Get().(*[pipeBlock]byte), p.bufs.pool.Get().(*[pipeBlock]byte)
+	a, b := p.bufs.get(), p.bufs.get()
 	free <- a
 	free <- b
 	var wg sync.WaitGroup
@@ -77,8 +100,8 @@ func (p pipeWriter) ReadFrom(src io.Reader) (int64, error) {
 	defer func() {
 		close(stop)
 		wg.Wait()
-		p.bufs.pool.Put(a)
-		p.bufs.pool.Put(b)
+		p.bufs.put(a)
+		p.bufs.put(b)
 	}()
 	var written int64
 	for f := range full {
