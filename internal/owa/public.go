@@ -281,6 +281,13 @@ func emptyElement(n xml.Name) string {
 	case nsDAV:
 		return "<a:" + n.Local + "/>"
 	case "":
+		// Unprefixed, the name itself follows "<": one with a digit
+		// third ("aa0") would be corrupted by DavMail (§0.3 #2), and
+		// no DavMail or Exchange property has no namespace, so it is
+		// left out rather than answered.
+		if len(n.Local) > 2 && '0' <= n.Local[2] && n.Local[2] <= '9' {
+			return ""
+		}
 		return "<" + n.Local + ` xmlns=""/>`
 	}
 	var b strings.Builder
