@@ -9,6 +9,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/davmail/davmail/mailbox"
+
+	"github.com/davmail/davmail/mailbox/internal/binrec"
 )
 
 // Message records (the msgs bucket, one per message) are encoded by
@@ -118,47 +120,10 @@ func (a *recArena) putMsg(b *bolt.Bucket, m *mailbox.Message) error {
 // recReader decodes the fixed part of a record, remembering the first
 // error.
 type recReader struct {
-	b   []byte
-	err error
+	binrec.Reader
 	// zones caches the fixed zones of decoded times, so that loading
 	// 100,000 records makes one *time.Location per offset, not per time.
 	zones map[int64]*time.Location
-}
-
-func (r *recReader) byte() byte {
-	if r.err != nil || len(r.b) == 0 {
-		r.err = errRecord
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *recReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errRecord
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *recReader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = errRecord
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
 }
 
 // maxZoneOffset bounds a decoded zone offset: real ones are within
@@ -166,9 +131,9 @@ func (r *recReader) varint() int64 {
 const maxZoneOffset = 24 * 3600
 
 func (r *recReader) time() time.Time {
-	sec, nsec, off := r.varint(), r.uvarint(), r.varint()
-	if r.err != nil || nsec >= 1e9 || off > maxZoneOffset || off < -maxZoneOffset {
-		r.err = errRecord
+	sec, nsec, off := r.Varint(), r.Uvarint(), r.Varint()
+	if r.Err != nil || nsec >= 1e9 || off > maxZoneOffset || off < -maxZoneOffset {
+		r.Err = errRecord
 		return time.Time{}
 	}
 	if sec == zeroUnix && nsec == 0 {
@@ -193,41 +158,41 @@ func (r *recReader) time() time.Time {
 // the zone cache between calls (its b and err are reset).
 func decodeMsg(zr *recReader, b []byte, uid uint32, folder string) (mailbox.Message, error) {
 	r := zr
-	r.b, r.err = b, nil
-	if r.byte() != msgRecVersion {
+	r.Reader = binrec.New(b, errRecord)
+	if r.Byte() != msgRecVersion {
 		return mailbox.Message{}, errRecord
 	}
-	bits := r.byte()
+	bits := r.Byte()
 	m := mailbox.Message{UID: uid, Folder: folder}
-	m.Flags = mailbox.Flags(r.byte())
-	m.ID = r.uvarint()
-	size := r.uvarint()
+	m.Flags = mailbox.Flags(r.Byte())
+	m.ID = r.Uvarint()
+	size := r.Uvarint()
 	m.InternalDate = r.time()
 	m.Modified = r.time()
-	m.Modseq = r.uvarint()
+	m.Modseq = r.Uvarint()
 	if bits&recEnvDate != 0 {
 		m.Envelope.Date = r.time()
 	}
-	nkw := r.uvarint()
-	if r.err != nil || nkw > maxKeywords || m.ID == 0 || size > math.MaxInt64 {
+	nkw := r.Uvarint()
+	if r.Err != nil || nkw > maxKeywords || m.ID == 0 || size > math.MaxInt64 {
 		return mailbox.Message{}, errRecord
 	}
 	var fixed [fixedMsgStrings]uint64
 	kwLens := make([]uint64, nkw)
 	var total uint64
 	for i := range fixed {
-		fixed[i] = r.uvarint()
+		fixed[i] = r.Uvarint()
 		total += fixed[i]
 	}
 	for i := range kwLens {
-		kwLens[i] = r.uvarint()
+		kwLens[i] = r.Uvarint()
 		total += kwLens[i]
 	}
-	if r.err != nil || total != uint64(len(r.b)) {
+	if r.Err != nil || total != uint64(len(r.B)) {
 		return mailbox.Message{}, errRecord
 	}
 	m.Size = int64(size)
-	all := string(r.b) // one allocation for every string of the record
+	all := string(r.B) // one allocation for every string of the record
 	off := uint64(0)
 	next := func(l uint64) string {
 		s := all[off : off+l]

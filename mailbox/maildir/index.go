@@ -71,22 +71,22 @@ func encodeMeta(m *metaRec) []byte {
 }
 
 func decodeMeta(b []byte) (metaRec, error) {
-	r := reader{b: b}
+	r := newReader(b)
 	var m metaRec
-	if r.byte() != metaVersion {
+	if r.Byte() != metaVersion {
 		return m, errRecord
 	}
-	m.lastID = r.uvarint()
-	m.modseq = r.uvarint()
-	fid, uv := r.uvarint(), r.uvarint()
-	m.rootMtime = r.varint()
-	m.rootScanned = r.varint()
-	n := r.uvarint()
-	if r.err != nil || fid > 1<<32-1 || uv > 1<<32-1 || n != uint64(len(r.b)) {
+	m.lastID = r.Uvarint()
+	m.modseq = r.Uvarint()
+	fid, uv := r.Uvarint(), r.Uvarint()
+	m.rootMtime = r.Varint()
+	m.rootScanned = r.Varint()
+	n := r.Uvarint()
+	if r.Err != nil || fid > 1<<32-1 || uv > 1<<32-1 || n != uint64(len(r.B)) {
 		return metaRec{}, errRecord
 	}
 	m.lastFid, m.lastUIDV = uint32(fid), uint32(uv)
-	m.maildir = string(r.b)
+	m.maildir = string(r.B)
 	return m, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/davmail/davmail/mailbox"
+
+	"github.com/davmail/davmail/mailbox/internal/binrec"
 )
 
 // Records are encoded by hand: a version byte, fixed fields as varints,
@@ -117,52 +119,15 @@ func encodeMsg(b []byte, m *mailbox.Message, r fileRef) []byte {
 	return b
 }
 
-// reader decodes the fixed part of a record, remembering the first error.
-type reader struct {
-	b   []byte
-	err error
-}
+// reader decodes a record, remembering the first error (errRecord).
+type reader struct{ binrec.Reader }
 
-func (r *reader) byte() byte {
-	if r.err != nil || len(r.b) == 0 {
-		r.err = errRecord
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errRecord
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = errRecord
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func newReader(b []byte) reader { return reader{binrec.New(b, errRecord)} }
 
 func (r *reader) time() time.Time {
-	sec, nsec := r.varint(), r.uvarint()
+	sec, nsec := r.Varint(), r.Uvarint()
 	if nsec >= 1e9 {
-		r.err = errRecord
+		r.Err = errRecord
 		return time.Time{}
 	}
 	if sec == zeroUnix && nsec == 0 {
@@ -178,35 +143,35 @@ var zeroUnix = time.Time{}.Unix()
 // decodeMsg decodes a message record. uid and folder are not in the
 // record (they are its key and bucket).
 func decodeMsg(b []byte, uid uint32, folder string) (mailbox.Message, fileRef, error) {
-	r := reader{b: b}
-	if r.byte() != msgVersion {
+	r := newReader(b)
+	if r.Byte() != msgVersion {
 		return mailbox.Message{}, fileRef{}, errRecord
 	}
-	bits := r.byte()
+	bits := r.Byte()
 	m := mailbox.Message{UID: uid, Folder: folder}
-	m.Flags = mailbox.Flags(r.byte()) & allFlags
-	m.ID = r.uvarint()
-	size := r.uvarint()
+	m.Flags = mailbox.Flags(r.Byte()) & allFlags
+	m.ID = r.Uvarint()
+	size := r.Uvarint()
 	m.InternalDate = r.time()
 	m.Modified = r.time()
-	m.Modseq = r.uvarint()
+	m.Modseq = r.Uvarint()
 	if bits&recEnvDate != 0 {
 		m.Envelope.Date = r.time()
 	}
 	var lens [numMsgStrings]uint64
 	var total uint64
 	for i := range lens {
-		lens[i] = r.uvarint()
+		lens[i] = r.Uvarint()
 		total += lens[i]
 		if lens[i] > uint64(len(b)) {
-			r.err = errRecord
+			r.Err = errRecord
 		}
 	}
-	if r.err != nil || m.ID == 0 || size > math.MaxInt64 || total != uint64(len(r.b)) {
+	if r.Err != nil || m.ID == 0 || size > math.MaxInt64 || total != uint64(len(r.B)) {
 		return mailbox.Message{}, fileRef{}, errRecord
 	}
 	m.Size = int64(size)
-	all := string(r.b) // one allocation for every string of the record
+	all := string(r.B) // one allocation for every string of the record
 	var strs [numMsgStrings]string
 	off := uint64(0)
 	for i, l := range lens {
@@ -229,14 +194,14 @@ func decodeMsg(b []byte, uid uint32, folder string) (mailbox.Message, fileRef, e
 // not decode, so that the dead properties of an unreadable record can
 // still be removed; 0 when even that is unreadable.
 func recordID(b []byte) uint64 {
-	r := reader{b: b}
-	if r.byte() != msgVersion {
+	r := newReader(b)
+	if r.Byte() != msgVersion {
 		return 0
 	}
-	r.byte()
-	r.byte()
-	id := r.uvarint()
-	if r.err != nil {
+	r.Byte()
+	r.Byte()
+	id := r.Uvarint()
+	if r.Err != nil {
 		return 0
 	}
 	return id
@@ -291,31 +256,31 @@ func decodeFolder(b []byte) (folderRec, error) { return decodeFolderVersion(b, f
 // decodeFolderVersion decodes a folder record of version ver: the
 // current one, or 1 for a migration (with uidNext 0).
 func decodeFolderVersion(b []byte, ver byte) (folderRec, error) {
-	r := reader{b: b}
+	r := newReader(b)
 	var f folderRec
-	if r.byte() != ver {
+	if r.Byte() != ver {
 		return f, errRecord
 	}
-	bits := r.byte()
+	bits := r.Byte()
 	f.onDisk = bits&frOnDisk != 0
 	f.hasProps = bits&frHasProps != 0
-	uv := r.uvarint()
+	uv := r.Uvarint()
 	var un uint64
 	if ver >= 2 {
-		un = r.uvarint()
+		un = r.Uvarint()
 	}
-	f.modseq = r.uvarint()
+	f.modseq = r.Uvarint()
 	f.modified = r.time()
-	f.curMtime = r.varint()
-	f.newMtime = r.varint()
-	f.scanned = r.varint()
-	f.count = r.uvarint()
-	n := r.uvarint()
-	if r.err != nil || uv > math.MaxUint32 || un > math.MaxUint32 || n != uint64(len(r.b)) {
+	f.curMtime = r.Varint()
+	f.newMtime = r.Varint()
+	f.scanned = r.Varint()
+	f.count = r.Uvarint()
+	n := r.Uvarint()
+	if r.Err != nil || uv > math.MaxUint32 || un > math.MaxUint32 || n != uint64(len(r.B)) {
 		return folderRec{}, errRecord
 	}
 	f.uidValidity, f.uidNext = uint32(uv), uint32(un)
-	f.path = string(r.b)
+	f.path = string(r.B)
 	return f, nil
 }
 
@@ -333,25 +298,25 @@ func encodeProps(b []byte, props []mailbox.Prop) []byte {
 }
 
 func decodeProps(b []byte) ([]mailbox.Prop, error) {
-	r := reader{b: b}
-	n := r.uvarint()
-	if r.err != nil || n > mailbox.MaxDeadProps {
+	r := newReader(b)
+	n := r.Uvarint()
+	if r.Err != nil || n > mailbox.MaxDeadProps {
 		return nil, fmt.Errorf("%w: dead properties", errRecord)
 	}
 	props := make([]mailbox.Prop, 0, n)
 	for range n {
 		var s [4]string
 		for i := range s {
-			l := r.uvarint()
-			if r.err != nil || l > uint64(len(r.b)) {
+			l := r.Uvarint()
+			if r.Err != nil || l > uint64(len(r.B)) {
 				return nil, fmt.Errorf("%w: dead properties", errRecord)
 			}
-			s[i] = string(r.b[:l])
-			r.b = r.b[l:]
+			s[i] = string(r.B[:l])
+			r.B = r.B[l:]
 		}
 		props = append(props, mailbox.Prop{Space: s[0], Local: s[1], XML: s[2], Lang: s[3]})
 	}
-	if len(r.b) != 0 {
+	if len(r.B) != 0 {
 		return nil, fmt.Errorf("%w: dead properties", errRecord)
 	}
 	return props, nil

@@ -96,16 +96,16 @@ func encodeStructure(b []byte, st *mailbox.Structure) []byte {
 }
 
 func (r *reader) str() string {
-	n := r.uvarint()
-	if r.err != nil {
+	n := r.Uvarint()
+	if r.Err != nil {
 		return ""
 	}
-	if n > uint64(len(r.b)) {
-		r.err = errRecord
+	if n > uint64(len(r.B)) {
+		r.Err = errRecord
 		return ""
 	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
+	s := string(r.B[:n])
+	r.B = r.B[n:]
 	return s
 }
 
@@ -113,17 +113,18 @@ func (r *reader) str() string {
 // (each element takes at least one byte), so a corrupt record cannot
 // make us allocate.
 func (r *reader) count() int {
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		r.err = errRecord
+	n := r.Uvarint()
+	if n > uint64(len(r.B)) {
+		r.Err = errRecord
 		return 0
 	}
 	return int(n)
 }
 
 func decodeStructure(b []byte) (*mailbox.Structure, error) {
-	r := &reader{b: b}
-	if r.byte() != structVersion {
+	rd := newReader(b)
+	r := &rd
+	if r.Byte() != structVersion {
 		return nil, fmt.Errorf("%w: structure version", errRecord)
 	}
 	st := &mailbox.Structure{}
@@ -136,20 +137,20 @@ func decodeStructure(b []byte) (*mailbox.Structure, error) {
 	st.Parts = make([]mailbox.Part, r.count())
 	for i := range st.Parts {
 		p := &st.Parts[i]
-		bits := r.byte()
+		bits := r.Byte()
 		p.IsAttachment = bits&partAttachment != 0
-		p.Parent = int(r.varint())
-		p.Depth = int(r.uvarint())
+		p.Parent = int(r.Varint())
+		p.Depth = int(r.Uvarint())
 		for _, s := range [...]*string{&p.Path, &p.ContentType, &p.Charset, &p.Encoding, &p.Disposition, &p.FileName, &p.ContentID} {
 			*s = r.str()
 		}
-		p.HeaderStart = int64(r.uvarint())
-		p.BodyStart = p.HeaderStart + int64(r.uvarint())
-		p.EncodedSize = int64(r.uvarint())
+		p.HeaderStart = int64(r.Uvarint())
+		p.BodyStart = p.HeaderStart + int64(r.Uvarint())
+		p.EncodedSize = int64(r.Uvarint())
 		p.BodyEnd = p.BodyStart + p.EncodedSize
-		p.DecodedSize = int64(r.uvarint())
-		p.LineChars = int(r.uvarint())
-		p.LineEnd = int(r.byte())
+		p.DecodedSize = int64(r.Uvarint())
+		p.LineChars = int(r.Uvarint())
+		p.LineEnd = int(r.Byte())
 		if n := r.count(); n > 0 {
 			p.Params = make(map[string]string, n)
 			for range n {
@@ -157,17 +158,17 @@ func decodeStructure(b []byte) (*mailbox.Structure, error) {
 				p.Params[k] = r.str()
 			}
 		}
-		if r.err != nil {
-			return nil, r.err
+		if r.Err != nil {
+			return nil, r.Err
 		}
 		if p.Parent < -1 || p.Parent >= i || (i > 0) != (p.Parent >= 0) || p.HeaderStart < 0 || p.BodyStart < p.HeaderStart || p.EncodedSize < 0 || p.DecodedSize < 0 || p.LineChars < 0 || p.LineEnd > 2 {
 			return nil, fmt.Errorf("%w: part %d", errRecord, i)
 		}
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err != nil {
+		return nil, r.Err
 	}
-	if len(st.Parts) == 0 || len(r.b) != 0 {
+	if len(st.Parts) == 0 || len(r.B) != 0 {
 		return nil, fmt.Errorf("%w: structure", errRecord)
 	}
 	return st, nil
