@@ -62,32 +62,38 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, rq *request) error
 	w.Header().Set("ETag", etagOf(m.ID, m.Size))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	// http.ServeContent does Range (RFC 7233), If-Match, If-None-Match and
-	// If-(Un)Modified-Since, and streams through io.CopyN into one of two
-	// writers, both with fixed memory whatever the message size:
-	//   - pipeWriter, which reads the next 512 KiB block on a second
-	//     goroutine while the handler writes the last one. Alone on the
-	//     machine it is the faster (a single 213 MB GET at 0.78-0.87x
-	//     Apache against 0.66-0.76x by sendfile, same runs), because the
-	//     file reads overlap the socket writes; a non-file reader (the
-	//     IMAP backend) always takes it.
-	//   - the response writer with the *os.File itself, so the kernel's
-	//     sendfile moves the bytes: no copy through the process, hence
-	//     the cheaper when downloads compete for the cores (8 parallel
-	//     GETs: 1.14x Apache by sendfile, 0.74x through pipeWriter).
-	// The choice is by the raw downloads in flight: pipeWriter while
-	// they are at most half the cores.
+	// If-(Un)Modified-Since, and streams through io.CopyN into one of
+	// three writers, all with fixed memory whatever the message size:
+	//   - a message file, while the raw downloads in flight are at most
+	//     half the cores: blockWriter, which reads and writes one 512 KiB
+	//     block at a time (a single 213 MB GET at about Apache's speed;
+	//     pipe.go has the figures against the other two).
+	//   - a message file, beyond that: the response writer with the
+	//     *os.File itself, so the kernel's sendfile moves the bytes with
+	//     no copy through the process, the cheaper when downloads compete
+	//     for the cores (8 parallel GETs: 1.14x Apache by sendfile, 0.74x
+	//     through pipeWriter).
+	//   - any other reader (the IMAP backend's): pipeWriter, which reads
+	//     the next block on a second goroutine while the handler writes,
+	//     so a slow source overlaps the socket writes.
 	inFlight := h.rawGets.Add(1)
 	defer h.rawGets.Add(-1)
-	if f, ok := c.(interface{ File() *os.File }); ok && f.File() != nil && inFlight > int64(max(1, runtime.GOMAXPROCS(0)/2)) {
+	// The struct hides the reader's other methods (an *os.File's
+	// WriteTo) from io.Copy, so that the writer's ReadFrom does the copy.
+	content := struct{ io.ReadSeeker }{c}
+	f, ok := c.(interface{ File() *os.File })
+	if !ok || f.File() == nil {
+		http.ServeContent(pipeWriter{w, h.bufs}, r, "", m.Modified, content)
+		return nil
+	}
+	if inFlight > int64(max(1, runtime.GOMAXPROCS(0)/2)) {
 		if fi, err := f.File().Stat(); err == nil && fi.Size() == m.Size {
 			h.sendfileGets.Add(1)
 			http.ServeContent(w, r, "", m.Modified, f.File())
 			return nil
 		}
 	}
-	// The struct hides the reader's other methods (an *os.File's
-	// WriteTo) from io.Copy, so that pipeWriter.ReadFrom does the copy.
-	http.ServeContent(pipeWriter{w, h.bufs}, r, "", m.Modified, struct{ io.ReadSeeker }{c})
+	http.ServeContent(blockWriter{w, h.bufs}, r, "", m.Modified, content)
 	return nil
 }
 

@@ -22,7 +22,7 @@ import (
 )
 
 // TestRawGetWriters: a raw GET is byte-exact through both of its writers,
-// the pipelined copy (while few downloads are in flight) and sendfile
+// the block copy (while few downloads are in flight) and sendfile
 // (while more than half the cores' worth are): the test holds that many
 // downloads open, stalled on an unread socket, and checks that the next
 // GET, whole and by Range, went by sendfile.
@@ -67,7 +67,7 @@ func TestRawGetWriters(t *testing.T) {
 		}
 		return b
 	}
-	// Alone: the pipelined writer.
+	// Alone: the block writer.
 	if got := get(""); !bytes.Equal(got, msg) {
 		t.Fatalf("GET alone: %d bytes, equal %v", len(got), bytes.Equal(got, msg))
 	}

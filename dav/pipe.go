@@ -122,3 +122,53 @@ func (p pipeWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	return written, nil // not reached: the reader ends with an error
 }
+
+// blockWriter is the ResponseWriter handed to http.ServeContent for a
+// message file while few downloads are in flight: its ReadFrom reads one
+// pipeBlock at a time and writes it, on the handler's goroutine.
+//
+// For a file this beats both pipeWriter and sendfile on a loaded
+// machine, because the bench client needs a core too. Measured on the
+// 2-core bench machine, 213 MB file, CPU seconds per GB (server, client)
+// and median throughput against Apache in the same run:
+//   - this copy: 0.46, 0.44, 1.04x;
+//   - pipeWriter: 0.56, 0.47, 0.87x (the hand-offs between its two
+//     goroutines cost more than the overlap wins when no core is idle);
+//   - sendfile: 0.17, 0.66, 0.82x (cheap for the server, but on
+//     loopback the client's copy out of page-cache-backed buffers costs
+//     more).
+//
+// Apache (0.47, 0.46) writes from 4 MiB mmap windows; a plain read into
+// a block that stays in the L2 cache costs about the same without a
+// mapping that a truncated file would turn into SIGBUS.
+type blockWriter struct {
+	http.ResponseWriter
+	bufs *pipeBufs
+}
+
+// Unwrap is for http.ResponseController.
+func (b blockWriter) Unwrap() http.ResponseWriter { return b.ResponseWriter }
+
+// ReadFrom copies src to the response in whole blocks until src ends or a
+// write fails; src is not read after it returns.
+func (b blockWriter) ReadFrom(src io.Reader) (int64, error) {
+	blk := b.bufs.get()
+	defer b.bufs.put(blk)
+	var written int64
+	for {
+		n, err := io.ReadFull(src, blk[:])
+		if n > 0 {
+			m, werr := b.ResponseWriter.Write(blk[:n])
+			written += int64(m)
+			if werr != nil {
+				return written, werr
+			}
+		}
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			return written, nil
+		case err != nil:
+			return written, err
+		}
+	}
+}
