@@ -28,6 +28,14 @@ import (
 //     holds nothing: a shared write would keep every retry's connection
 //     parked until the first finishes.
 //
+// The first copy keeps its response for sharing only when a duplicate is
+// already waiting as its status is written: most requests have no
+// duplicate, and a listing of 8 MiB copied on every run for nobody would
+// cost that memory per request in flight. A duplicate that arrives once
+// the first's response is under way, with nobody waiting before it, is
+// refused (429 with Retry-After) like one whose response is too large to
+// keep: its next retry runs for real or joins a flight early enough.
+//
 // Methods with a body the coalescer does not buffer (PUT: large) or
 // whose meaning is in headers it would have to list (MOVE, COPY, DELETE
 // without body, LOCK) are not coalesced; the per-user concurrency cap
@@ -40,9 +48,10 @@ const (
 	// can be keyed. A longer body is passed on untouched (and refused by
 	// the handler's own cap).
 	DefaultCoalesceMaxBody = 1 << 20
-	// DefaultCoalesceMaxShare caps the response kept for sharing: 8 MiB
-	// holds a Depth 1 listing of a 20,000-message folder; a larger one is
-	// not shared and its waiters are refused (429), never re-run.
+	// DefaultCoalesceMaxShare caps the response kept for sharing (only
+	// while duplicates wait): 8 MiB holds a Depth 1 listing of a
+	// 20,000-message folder; a larger one is not shared and its waiters
+	// are refused (429), never re-run.
 	DefaultCoalesceMaxShare = 8 << 20
 	// DefaultCoalesceMaxWait bounds how long a duplicate waits for the
 	// first copy before it is refused: a minute, past every client's own
@@ -116,12 +125,40 @@ type flightKey [sha256.Size]byte
 type flight struct {
 	done    chan struct{}
 	waiters int
+	// late is set when the leader's response started with no waiter:
+	// nothing is kept, so later duplicates are refused (guarded by the
+	// coalescer's mu).
+	late bool
 	// Filled by the leader before done is closed.
 	shareable bool
 	status    int
 	header    http.Header
-	body      []byte
+	body      chunks
 	items     int64
+}
+
+// shareChunk is the size of the fixed blocks a shared response is kept
+// in: a response is copied once, never into a buffer that grows by
+// reallocation (brief, failure 1).
+const shareChunk = 64 << 10
+
+// chunks is a response body kept in shareChunk-sized blocks.
+type chunks struct {
+	blocks [][]byte
+	n      int64
+}
+
+func (c *chunks) write(p []byte) {
+	c.n += int64(len(p))
+	for len(p) > 0 {
+		if k := len(c.blocks); k == 0 || len(c.blocks[k-1]) == shareChunk {
+			c.blocks = append(c.blocks, make([]byte, 0, shareChunk))
+		}
+		last := &c.blocks[len(c.blocks)-1]
+		m := min(len(p), shareChunk-len(*last))
+		*last = append(*last, p[:m]...)
+		p = p[m:]
+	}
 }
 
 // coalescer is the table of flights.
@@ -197,7 +234,7 @@ func (c *coalescer) join(key flightKey, mayWait bool) (f *flight, leader, tooMan
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if f, ok := c.m[key]; ok {
-		if !mayWait || f.waiters >= c.opt.MaxWaiters {
+		if !mayWait || f.late || f.waiters >= c.opt.MaxWaiters {
 			return nil, false, true
 		}
 		f.waiters++
@@ -226,14 +263,18 @@ func (c *coalescer) finish(key flightKey, f *flight) {
 	close(f.done)
 }
 
-// recorder passes the leader's response through and keeps a copy for
-// the waiters, up to max bytes.
+// recorder passes the leader's response through and, when duplicates
+// wait for it as its status is written, keeps a copy for them, up to max
+// bytes.
 type recorder struct {
 	http.ResponseWriter
+	co      *coalescer
+	f       *flight
 	max     int64
 	status  int
 	header  http.Header
-	buf     bytes.Buffer
+	buf     chunks
+	keep    bool // a waiter was there when the status was written
 	over    bool
 	written bool
 }
@@ -241,7 +282,16 @@ type recorder struct {
 func (rec *recorder) WriteHeader(code int) {
 	if !rec.written && code >= 200 {
 		rec.written, rec.status = true, code
-		rec.header = rec.ResponseWriter.Header().Clone()
+		rec.co.mu.Lock()
+		if rec.f.waiters > 0 {
+			rec.keep = true
+		} else {
+			rec.f.late = true
+		}
+		rec.co.mu.Unlock()
+		if rec.keep {
+			rec.header = rec.ResponseWriter.Header().Clone()
+		}
 	}
 	rec.ResponseWriter.WriteHeader(code)
 }
@@ -250,12 +300,12 @@ func (rec *recorder) Write(p []byte) (int, error) {
 	if !rec.written {
 		rec.WriteHeader(http.StatusOK)
 	}
-	if !rec.over {
-		if int64(rec.buf.Len()+len(p)) > rec.max {
+	if rec.keep && !rec.over {
+		if rec.buf.n+int64(len(p)) > rec.max {
 			rec.over = true
-			rec.buf = bytes.Buffer{}
+			rec.buf = chunks{}
 		} else {
-			rec.buf.Write(p)
+			rec.buf.write(p)
 		}
 	}
 	return rec.ResponseWriter.Write(p)
@@ -288,5 +338,9 @@ func (f *flight) replay(w http.ResponseWriter) {
 	}
 	h.Set("X-Davmail-Coalesced", "1")
 	w.WriteHeader(f.status)
-	w.Write(f.body)
+	for _, b := range f.body.blocks {
+		if _, err := w.Write(b); err != nil {
+			return
+		}
+	}
 }

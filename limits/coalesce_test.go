@@ -1,11 +1,19 @@
 package limits
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/davmail/davmail/internal/reqlog"
 )
 
 // waitWaiters waits until the flight of the only request in flight has
@@ -236,3 +244,140 @@ func TestCoalesceTooLargeToShare(t *testing.T) {
 		t.Errorf("statuses %v, handler runs %d", c, b.count())
 	}
 }
+
+// streamer writes its status and a first block, waits for release, then
+// writes size bytes in all (a pattern that differs at every offset).
+type streamer struct {
+	size     int
+	wrote    chan struct{}
+	release  chan struct{}
+	runs     atomic.Int32
+	waitLate bool // wait for release after the first block (else before the status)
+}
+
+func streamBody(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>11)
+	}
+	return b
+}
+
+func (s *streamer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.runs.Add(1)
+	io.Copy(io.Discard, r.Body)
+	body := streamBody(s.size)
+	if !s.waitLate {
+		<-s.release
+	}
+	w.WriteHeader(207)
+	first := min(len(body), 1000)
+	w.Write(body[:first])
+	w.(http.Flusher).Flush()
+	if s.waitLate {
+		close(s.wrote)
+		<-s.release
+	}
+	for rest := body[first:]; len(rest) > 0; {
+		n := min(len(rest), 3000) // odd sizes: blocks straddle chunks
+		w.Write(rest[:n])
+		rest = rest[n:]
+	}
+}
+
+// TestCoalesceShareSpansChunks: a shared response of several chunks (kept
+// in fixed blocks) reaches every duplicate byte for byte.
+func TestCoalesceShareSpansChunks(t *testing.T) {
+	s := &streamer{size: 3*shareChunk + 123, release: make(chan struct{})}
+	hs := newHarness(t, Options{}, s)
+	done := make(chan []result)
+	go func() { done <- parallel(t, hs, 4, "PROPFIND", "/exchange/alice/Inbox/", "alice", "<a/>", "Depth", "1") }()
+	waitWaiters(t, hs.l, 3)
+	close(s.release)
+	want := string(streamBody(s.size))
+	for i, r := range <-done {
+		if r.status != 207 || r.body != want {
+			t.Errorf("response %d: %d, %d bytes, equal %v", i, r.status, len(r.body), r.body == want)
+		}
+	}
+	if n := s.runs.Load(); n != 1 {
+		t.Errorf("handler ran %d times", n)
+	}
+}
+
+// TestCoalesceLateDuplicate: when the first response started with nobody
+// waiting, nothing is kept; a duplicate arriving then is refused at once
+// (429, Retry-After) instead of waiting for a copy that does not exist,
+// and once the first is done the same request runs again.
+func TestCoalesceLateDuplicate(t *testing.T) {
+	s := &streamer{size: 5000, wrote: make(chan struct{}), release: make(chan struct{}), waitLate: true}
+	hs := newHarness(t, Options{}, s)
+	first := make(chan result)
+	go func() { first <- hs.do(t, "PROPFIND", "/exchange/alice/Inbox/", "alice", "<a/>", "Depth", "1") }()
+	<-s.wrote
+	dup := make(chan result)
+	go func() { dup <- hs.do(t, "PROPFIND", "/exchange/alice/Inbox/", "alice", "<a/>", "Depth", "1") }()
+	select {
+	case r := <-dup:
+		if r.status != http.StatusTooManyRequests || r.retry == "" {
+			t.Errorf("late duplicate: %d, Retry-After %q; want 429 with Retry-After", r.status, r.retry)
+		}
+		close(s.release)
+	case <-time.After(5 * time.Second): // it would wait MaxWait (a minute)
+		t.Error("the late duplicate waits for the first instead of being refused at once")
+		close(s.release)
+		<-dup
+	}
+	if r := <-first; r.status != 207 || r.body != string(streamBody(s.size)) {
+		t.Errorf("first: %d, %d bytes", r.status, len(r.body))
+	}
+	s.waitLate = false // the release is closed: the rerun does not block
+	if r := hs.do(t, "PROPFIND", "/exchange/alice/Inbox/", "alice", "<a/>", "Depth", "1"); r.status != 207 {
+		t.Errorf("rerun after the first finished: %d", r.status)
+	}
+	if n := s.runs.Load(); n != 2 {
+		t.Errorf("handler ran %d times, want 2 (first, rerun)", n)
+	}
+	if hs.l.FlightsLen() != 0 {
+		t.Errorf("%d flights left", hs.l.FlightsLen())
+	}
+}
+
+// TestCoalesceKeepsNothingAlone: a listing with no duplicate is not
+// copied. Bytes allocated per request stay far below the response size
+// (before, every response up to MaxShare was copied into a buffer that
+// grew by doubling: about twice its size per request).
+func TestCoalesceKeepsNothingAlone(t *testing.T) {
+	const size = 4 << 20
+	body := streamBody(size)
+	l := NewLimiter(Options{Logger: zerolog.Nop()})
+	h := l.Gate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(207)
+		for rest := body; len(rest) > 0; rest = rest[min(len(rest), 64<<10):] {
+			w.Write(rest[:min(len(rest), 64<<10)])
+		}
+	}))
+	serve := func() {
+		req := httptest.NewRequest("PROPFIND", "/exchange/alice/Inbox/", strings.NewReader("<a/>"))
+		req = req.WithContext(reqlog.With(req.Context(), &reqlog.Entry{User: "alice", Log: zerolog.Nop()}))
+		h.ServeHTTP(discardWriter{header: http.Header{}}, req)
+	}
+	serve()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const n = 5
+	for range n {
+		serve()
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > size/8 {
+		t.Errorf("%d bytes allocated per %d-byte response with no duplicate waiting", per, size)
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps nothing.
+type discardWriter struct{ header http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.header }
+func (d discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d discardWriter) WriteHeader(int)             {}

@@ -146,13 +146,13 @@ func (l *Limiter) run(next http.Handler, w http.ResponseWriter, r *http.Request,
 // lead runs the first of a set of identical requests, recording its
 // response for the duplicates that wait on f.
 func (l *Limiter) lead(next http.Handler, w http.ResponseWriter, r *http.Request, user string, st *userState, start time.Time, key flightKey, f *flight) {
-	rec := &recorder{ResponseWriter: w, max: l.co.opt.MaxShare}
+	rec := &recorder{ResponseWriter: w, co: l.co, f: f, max: l.co.opt.MaxShare}
 	completed := false
 	defer func() {
 		// A panic leaves completed false: the waiters are refused, the
 		// panic goes on to the access log's recovery.
-		if completed && rec.written && !rec.over && rec.status < 500 {
-			f.shareable, f.status, f.header, f.body = true, rec.status, rec.header, rec.buf.Bytes()
+		if completed && rec.keep && !rec.over && rec.status < 500 {
+			f.shareable, f.status, f.header, f.body = true, rec.status, rec.header, rec.buf
 			f.items = reqlog.From(r.Context()).Items
 		}
 		l.co.finish(key, f)
