@@ -264,11 +264,19 @@ func (b *bench) listingCases(ctx context.Context) []*Case {
 		What: "warm davmail PROPFIND against a warm Dovecot FETCH (index built), for context"}
 	rss := &Case{Name: "propfind-" + b.sizeTag + "-rss", Unit: "MiB", Goal: ValueBelow, Target: rssTargetListing,
 		What: "davmail peak RSS (VmHWM) of each process after its cold and warm listings"}
-	cases := []*Case{warm, cold, imapWarm, rss}
+	xnetCase := &Case{Name: "propfind-" + b.sizeTag + "-xnet-webdav", Unit: "s", Goal: Info,
+		What: "warm davmail PROPFIND (mail properties) against golang.org/x/net/webdav's Handler over webdav.Dir of the same cur/ directory (DAV file properties; in the bench process), for the design decision in docs/architecture.md"}
+	cases := []*Case{warm, cold, imapWarm, rss, xnetCase}
 
 	apacheT := target{url: b.apache.base + "/bulk/"}
-	var dmCold, dvCold, dmWarm, apWarm, dvWarm, dmRSS []float64
-	var dmErr, dvErr, apErr error
+	var dmCold, dvCold, dmWarm, apWarm, dvWarm, dmRSS, xnWarm []float64
+	var dmErr, dvErr, apErr, xnErr error
+	xn, xnErr := startXNetWebdav(filepath.Join(b.maildir, ".Bulk", "cur"))
+	defer xn.stop()
+	var xnT target
+	if xnErr == nil {
+		xnT = target{url: xn.base + "/bulk/"}
+	}
 	var dm *davmailServer
 	defer func() { dm.stop() }()
 
@@ -322,7 +330,26 @@ func (b *bench) listingCases(ctx context.Context) []*Case {
 	} else if err := checkListing(r, n); err != nil {
 		apErr = err
 	}
+	if xnErr == nil {
+		if r, err := propfind(ctx, b.client, xnT, propfindDAV); err != nil {
+			xnErr = err
+		} else if err := checkListing(r, n); err != nil {
+			xnErr = err
+		}
+	}
 	for i := 0; i < b.o.runs && ctx.Err() == nil; i++ {
+		if xnErr == nil {
+			r, err := propfind(ctx, b.client, xnT, propfindDAV)
+			if err == nil {
+				err = checkListing(r, n)
+			}
+			if err != nil {
+				xnErr = err
+			} else {
+				xnWarm = append(xnWarm, r.elapsed.Seconds())
+				b.log.Info().Int("run", i+1).Float64("xnet_webdav_warm_s", r.elapsed.Seconds()).Msg("propfind")
+			}
+		}
 		if dmErr == nil && dm != nil {
 			r, err := b.davmailListing(ctx, dm, n)
 			if err != nil {
@@ -361,6 +388,9 @@ func (b *bench) listingCases(ctx context.Context) []*Case {
 	cold.Davmail, cold.Peer = newSeries("davmail", dmCold), newSeries("dovecot", dvCold)
 	imapWarm.Davmail, imapWarm.Peer = newSeries("davmail", dmWarm), newSeries("dovecot", dvWarm)
 	rss.Davmail = newSeries("davmail", dmRSS)
+	xnetCase.Davmail, xnetCase.Peer = newSeries("davmail", dmWarm), newSeries("x/net/webdav", xnWarm)
+	noteErr(xnetCase, "davmail", dmErr)
+	noteErr(xnetCase, "x/net/webdav", xnErr)
 	noteErr(warm, "davmail", dmErr)
 	noteErr(warm, "apache", apErr)
 	noteErr(cold, "davmail", dmErr)
