@@ -3,6 +3,7 @@ package maildir
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -149,4 +150,55 @@ func peakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkRescan measures List of the 100,000-message folder after
+// another program changed one message's flags: the cur/ directory is
+// read again and compared with the index. B/op is the transient memory
+// of that comparison, which the listing process's heap has to absorb.
+func BenchmarkRescan(b *testing.B) {
+	dir, benchFolderSize := benchCorpus(b)
+	ctx := context.Background()
+	// A nanosecond granularity: every rename is seen at the next List.
+	s, err := Open(Options{Root: dir, IndexDir: b.TempDir(), Logger: zerolog.Nop(), Granularity: time.Nanosecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	mb := mustMailbox(b, s, "alice")
+	if _, err := mb.List(ctx, "Bulk"); err != nil {
+		b.Fatal(err)
+	}
+	cur := filepath.Join(dir, "alice", "Maildir", ".Bulk", "cur")
+	names, err := readDirNames(cur)
+	if err != nil || len(names) == 0 {
+		b.Fatalf("%s: %d names, %v", cur, len(names), err)
+	}
+	// The corpus is shared by the benchmarks: the file is renamed back.
+	orig := filepath.Join(cur, names[0])
+	flagged := orig + "F"
+	if strings.Contains(names[0], "F") {
+		flagged = strings.Replace(orig, "F", "", 1)
+	}
+	at := orig
+	b.Cleanup(func() { os.Rename(at, orig) })
+	scans := s.Stats().Scans
+	b.ReportAllocs()
+	for b.Loop() {
+		next := flagged
+		if at == flagged {
+			next = orig
+		}
+		if err := os.Rename(at, next); err != nil {
+			b.Fatal(err)
+		}
+		at = next
+		l, err := mb.List(ctx, "Bulk")
+		if err != nil || len(l) != benchFolderSize {
+			b.Fatalf("List: %d messages, %v", len(l), err)
+		}
+	}
+	if s.Stats().Scans == scans {
+		b.Fatal("no rescan happened")
+	}
 }

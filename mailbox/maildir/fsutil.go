@@ -37,6 +37,28 @@ func syncDir(dir string) error {
 	return nil
 }
 
+// readDirBatches calls fn with the names in dir, readdirBatch at a time;
+// the slice is fn's only during the call.
+func readDirBatches(dir string, fn func(names []string)) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for {
+		names, err := d.Readdirnames(readdirBatch)
+		if len(names) > 0 {
+			fn(names)
+		}
+		if errors.Is(err, io.EOF) || (err == nil && len(names) == 0) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // readDirNames returns the names in dir, reading in batches.
 func readDirNames(dir string) ([]string, error) {
 	d, err := os.Open(dir)

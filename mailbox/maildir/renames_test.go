@@ -73,3 +73,98 @@ func TestManyExternalRenames(t *testing.T) {
 		t.Errorf("after reopen: parsed %d, scans %d, loaded %d (want 0, 0, %d)", st.Parsed, st.Scans, st.Loaded, n)
 	}
 }
+
+// TestRescanAmbiguousNames: a rescan that finds two names for one base
+// (a crash between the link and the unlink of a rename, or a file both in
+// new/ and cur/) lists one message per base, chosen deterministically:
+// in cur/ the greater name, over new/ the name in cur/. It holds both for
+// bases the index knows and for new ones, and the rescan parses only
+// the new bases.
+func TestRescanAmbiguousNames(t *testing.T) {
+	root, index := t.TempDir(), t.TempDir()
+	md := filepath.Join(root, "alice", "Maildir")
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(md, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(rel, subject string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(md, rel), []byte("Subject: "+subject+"\r\n\r\nbody\r\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(from, to string) {
+		t.Helper()
+		if err := os.Link(filepath.Join(md, from), filepath.Join(md, to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("cur/1700000001.A.test:2,S", "a")
+	write("cur/1700000002.B.test:2,", "b")
+	write("cur/1700000003.E.test:2,S", "e")
+	s := openStore(t, root, index, false)
+	defer s.Close()
+	mb := mustMailbox(t, s, "alice")
+	before := byName(mustList(t, mb, mailbox.Inbox))
+	if len(before) != 3 {
+		t.Fatalf("listed %d messages, want 3", len(before))
+	}
+	parsed := s.Stats().Parsed
+
+	// Known base A: a second name, greater: it wins (Seen and Flagged).
+	link("cur/1700000001.A.test:2,S", "cur/1700000001.A.test:2,SF")
+	// Known base E: a second name, smaller: the indexed one stays.
+	link("cur/1700000003.E.test:2,S", "cur/1700000003.E.test:2,D")
+	// Known base B: also in new/: cur/ wins, nothing changes.
+	link("cur/1700000002.B.test:2,", "new/1700000002.B.test")
+	// New base C, in cur/ and new/: one message, from cur/ (Seen).
+	write("cur/1700000004.C.test:2,S", "c")
+	link("cur/1700000004.C.test:2,S", "new/1700000004.C.test")
+	// New base D, twice in cur/: one message, the greater name (Flagged).
+	write("cur/1700000005.D.test:2,", "d")
+	link("cur/1700000005.D.test:2,", "cur/1700000005.D.test:2,F")
+	time.Sleep(1100 * time.Millisecond) // past the directory time-stamp granularity
+
+	after := byName(mustList(t, mb, mailbox.Inbox))
+	want := map[string]mailbox.Flags{
+		"a.EML": mailbox.FlagSeen | mailbox.FlagFlagged,
+		"b.EML": 0,
+		"e.EML": mailbox.FlagSeen,
+		"c.EML": mailbox.FlagSeen,
+		"d.EML": mailbox.FlagFlagged,
+	}
+	if len(after) != len(want) {
+		t.Errorf("listed %d messages, want %d: %v", len(after), len(want), after)
+	}
+	for name, flags := range want {
+		m, ok := after[name]
+		if !ok {
+			t.Errorf("%s not listed", name)
+			continue
+		}
+		if m.Flags != flags {
+			t.Errorf("%s: flags %v, want %v", name, m.Flags, flags)
+		}
+		if b, ok := before[name]; ok && (m.ID != b.ID || m.UID != b.UID) {
+			t.Errorf("%s: ID/UID %d/%d, was %d/%d", name, m.ID, m.UID, b.ID, b.UID)
+		}
+	}
+	if got := fileOf(t, s, "alice", mailbox.Inbox, after["b.EML"].ID); got != "cur/1700000002.B.test:2," {
+		t.Errorf("b is read from %s, want its cur/ file", got)
+	}
+	if got := fileOf(t, s, "alice", mailbox.Inbox, after["a.EML"].ID); got != "cur/1700000001.A.test:2,SF" {
+		t.Errorf("a is read from %s, want the greater name", got)
+	}
+	if d := s.Stats().Parsed - parsed; d != 2 {
+		t.Errorf("the rescan parsed %d files, want 2 (the new bases C and D)", d)
+	}
+}
+
+func byName(l []mailbox.Message) map[string]mailbox.Message {
+	out := make(map[string]mailbox.Message, len(l))
+	for _, m := range l {
+		out[m.Name] = m
+	}
+	return out
+}
