@@ -157,3 +157,29 @@ func TestPipeWriterRanges(t *testing.T) {
 		}
 	}
 }
+
+// TestPipeBufsBounded: the free list keeps at most pipeKeep idle blocks
+// (8 MiB) however many downloads returned theirs, and hands kept blocks
+// out again before allocating.
+func TestPipeBufsBounded(t *testing.T) {
+	p := newPipeBufs()
+	var out []*[pipeBlock]byte
+	for range pipeKeep + 5 {
+		out = append(out, p.get())
+	}
+	for _, b := range out {
+		p.put(b)
+	}
+	if n := len(p.free); n != pipeKeep {
+		t.Fatalf("%d idle blocks kept after %d returned, want the cap %d", n, len(out), pipeKeep)
+	}
+	kept := map[*[pipeBlock]byte]bool{}
+	for _, b := range out[:pipeKeep] {
+		kept[b] = true
+	}
+	for range pipeKeep {
+		if b := p.get(); !kept[b] {
+			t.Fatal("get allocated a block while kept ones were idle")
+		}
+	}
+}
