@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/davmail/davmail/mailbox"
 )
 
 // benchCorpus returns a corpus with one big folder "Bulk" for alice and
@@ -65,15 +67,7 @@ func BenchmarkIndexCold(b *testing.B) {
 func BenchmarkListWarm(b *testing.B) {
 	dir, benchFolderSize := benchCorpus(b)
 	ctx := context.Background()
-	s, err := Open(Options{Root: dir, IndexDir: b.TempDir(), Logger: zerolog.Nop()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	mb := mustMailbox(b, s, "alice")
-	if _, err := mb.List(ctx, "Bulk"); err != nil {
-		b.Fatal(err)
-	}
+	s, mb := indexedBulk(b, dir, 0)
 	// The corpus may be younger than the time-stamp granularity: wait
 	// until the folder counts as stable so the loop measures the warm
 	// path, not rescans.
@@ -133,6 +127,23 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
+// indexedBulk opens a store on the benchmark corpus with a fresh index
+// (granularity 0: the default) and lists Bulk once, so that the index is
+// built; the store is closed when the benchmark ends.
+func indexedBulk(b *testing.B, dir string, granularity time.Duration) (*Store, mailbox.Mailbox) {
+	b.Helper()
+	s, err := Open(Options{Root: dir, IndexDir: b.TempDir(), Logger: zerolog.Nop(), Granularity: granularity})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	mb := mustMailbox(b, s, "alice")
+	if _, err := mb.List(context.Background(), "Bulk"); err != nil {
+		b.Fatal(err)
+	}
+	return s, mb
+}
+
 // peakRSS returns the process's peak resident set size in bytes (Linux
 // VmHWM), 0 where unknown.
 func peakRSS() int64 {
@@ -160,15 +171,7 @@ func BenchmarkRescan(b *testing.B) {
 	dir, benchFolderSize := benchCorpus(b)
 	ctx := context.Background()
 	// A nanosecond granularity: every rename is seen at the next List.
-	s, err := Open(Options{Root: dir, IndexDir: b.TempDir(), Logger: zerolog.Nop(), Granularity: time.Nanosecond})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	mb := mustMailbox(b, s, "alice")
-	if _, err := mb.List(ctx, "Bulk"); err != nil {
-		b.Fatal(err)
-	}
+	s, mb := indexedBulk(b, dir, time.Nanosecond)
 	cur := filepath.Join(dir, "alice", "Maildir", ".Bulk", "cur")
 	names, err := readDirNames(cur)
 	if err != nil || len(names) == 0 {
