@@ -291,7 +291,9 @@ func TestCoalesceShareSpansChunks(t *testing.T) {
 	s := &streamer{size: 3*shareChunk + 123, release: make(chan struct{})}
 	hs := newHarness(t, Options{}, s)
 	done := make(chan []result)
-	go func() { done <- parallel(t, hs, 4, "PROPFIND", "/exchange/alice/Inbox/", "alice", "<a/>", "Depth", "1") }()
+	go func() {
+		done <- parallel(t, hs, 4, "PROPFIND", "/exchange/alice/Inbox/", "alice", "<a/>", "Depth", "1")
+	}()
 	waitWaiters(t, hs.l, 3)
 	close(s.release)
 	want := string(streamBody(s.size))
