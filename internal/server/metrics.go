@@ -41,6 +41,10 @@ func (s *Server) registerMetrics() {
 		m.GaugeFunc("mailboxes_open", "Mailboxes open in the store (index handles kept, bounded LRU).", nil,
 			func() float64 { return float64(l.Len()) })
 	}
+	if l, ok := s.store.(interface{ MessagesInMemory() int64 }); ok {
+		m.GaugeFunc("index_messages_in_memory", "Messages whose index entries the open mailboxes hold in memory (bounded: least recently used mailboxes are closed past 2,000,000).", nil,
+			func() float64 { return float64(l.MessagesInMemory()) })
+	}
 	if lim := s.limiter; lim != nil {
 		for _, g := range []struct {
 			table string

@@ -202,6 +202,9 @@ func TestMetricsWorkload(t *testing.T) {
 	if after[`davmail_mailboxes_open`] < 1 {
 		t.Errorf("mailboxes_open %v", after[`davmail_mailboxes_open`])
 	}
+	if after[`davmail_index_messages_in_memory`] < 1 {
+		t.Errorf("index_messages_in_memory %v, want alice's messages", after[`davmail_index_messages_in_memory`])
+	}
 	if _, ok := after[`davmail_queue_messages`]; !ok {
 		t.Error("no queue length with a relay configured")
 	}

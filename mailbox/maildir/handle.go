@@ -29,7 +29,10 @@ func with[T any](ctx context.Context, h *handle, fn func(b *mbox) (T, error)) (T
 	}
 	defer h.s.release(b)
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer func() {
+		b.memMsgs.Store(b.messagesInMemory())
+		b.mu.Unlock()
+	}()
 	if err := b.ensureLoaded(ctx); err != nil {
 		return zero, err
 	}

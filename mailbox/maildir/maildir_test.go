@@ -987,3 +987,101 @@ func TestConcurrentExternal(t *testing.T) {
 		t.Errorf("parsed %d files, want %d (each delivery once, appends never)", p, delivered)
 	}
 }
+
+// TestOpenMessageBudget: the open mailboxes hold at most MaxOpenMessages
+// messages in memory together; beyond it the least recently used idle
+// ones are closed (and reopened from their index, without parsing), but
+// the most recently used one stays open however large it is.
+func TestOpenMessageBudget(t *testing.T) {
+	s, err := Open(Options{Root: t.TempDir(), IndexDir: t.TempDir(), Logger: testLogger(t), CreateMissing: true, MaxOpenMessages: 15})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	sizes := map[string]int{"u1": 10, "u2": 10, "big": 20}
+	mbs := map[string]mailbox.Mailbox{}
+	for _, u := range []string{"u1", "u2", "big"} {
+		mb := mustMailbox(t, s, u)
+		for i := range sizes[u] {
+			if _, err := mb.Append(ctx, "INBOX", strings.NewReader(fmt.Sprintf("Subject: %s %d\n\n", u, i)), mailbox.AppendOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mbs[u] = mb
+	}
+	check := func(step string, open int, inMem int64) {
+		t.Helper()
+		if n, m := s.Len(), s.MessagesInMemory(); n != open || m != inMem {
+			t.Errorf("%s: %d mailboxes open holding %d messages, want %d and %d", step, n, m, open, inMem)
+		}
+	}
+	// big alone is over the budget: it stays, as the most recent.
+	check("after the appends", 1, 20)
+	loads := s.Stats().Loads
+	mustList(t, mbs["big"], "INBOX")
+	if d := s.Stats().Loads - loads; d != 0 {
+		t.Errorf("the most recent mailbox was reloaded %d times", d)
+	}
+	// u1 (10) and big (20): big, the older, goes.
+	mustList(t, mbs["u1"], "INBOX")
+	check("after u1", 1, 10)
+	// u2 (10) beside u1 (10): 20 > 15, u1 goes.
+	mustList(t, mbs["u2"], "INBOX")
+	check("after u2", 1, 10)
+	for u, mb := range mbs {
+		if l := mustList(t, mb, "INBOX"); len(l) != sizes[u] {
+			t.Errorf("%s lists %d messages after reopening, want %d", u, len(l), sizes[u])
+		}
+	}
+	if st := s.Stats(); st.Parsed != 0 {
+		t.Errorf("reopening parsed %d files", st.Parsed)
+	}
+
+	// With room for all three, all stay open.
+	s2, err := Open(Options{Root: s.opts.Root, IndexDir: t.TempDir(), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for _, u := range []string{"u1", "u2", "big"} {
+		mustList(t, mustMailbox(t, s2, u), "INBOX")
+	}
+	if n, m := s2.Len(), s2.MessagesInMemory(); n != 3 || m != 40 {
+		t.Errorf("default budget: %d mailboxes open holding %d messages, want 3 and 40", n, m)
+	}
+}
+
+// TestAppendSurvivesEviction: a message still streaming into tmp/ while
+// the cap on open mailboxes closes its mailbox to make room for another
+// user's is stored all the same. Its mailbox stays open until the append
+// ends: reopened meanwhile, it would clean its tmp/ of the gateway's
+// temporary files, the one being written included.
+func TestAppendSurvivesEviction(t *testing.T) {
+	s, err := Open(Options{Root: t.TempDir(), IndexDir: t.TempDir(), Logger: testLogger(t), CreateMissing: true, MaxOpen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	a, b := mustMailbox(t, s, "a"), mustMailbox(t, s, "b")
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Append(ctx, "INBOX", pr, mailbox.AppendOptions{})
+		done <- err
+	}()
+	// Returns once the append has read it: the message is streaming.
+	if _, err := pw.Write([]byte("Subject: slow upload\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	mustList(t, b, "INBOX") // b's turn: with MaxOpen 1, an idle a would be closed
+	pw.Write([]byte("the rest of the body\r\n"))
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Append across another user's request: %v", err)
+	}
+	if l := mustList(t, a, "INBOX"); len(l) != 1 || l[0].Envelope.Subject != "slow upload" {
+		t.Errorf("a's INBOX: %+v", l)
+	}
+}

@@ -49,6 +49,12 @@ type mbox struct {
 	// Guarded by s.mu.
 	refs int
 	elem *list.Element
+	// counted is what this mailbox adds to the store's inMem.
+	counted int64
+
+	// memMsgs is the messages whose index entries this mailbox holds in
+	// memory, set at the end of each operation (under mu).
+	memMsgs atomic.Int64
 
 	// broken is set when an index update failed: the in-memory state may
 	// be ahead of the file, so the mailbox is reloaded once idle.
@@ -72,6 +78,16 @@ func newMbox(s *Store, user string) *mbox {
 		root:   filepath.Join(s.opts.Root, user, "Maildir"),
 		dbPath: filepath.Join(s.opts.IndexDir, user+".db"),
 	}
+}
+
+// messagesInMemory counts the messages of the folders loaded in memory;
+// the caller holds b.mu.
+func (b *mbox) messagesInMemory() int64 {
+	var n int64
+	for _, f := range b.folders {
+		n += int64(f.count())
+	}
+	return n
 }
 
 // ensureLoaded loads the mailbox on first use; the caller holds b.mu.

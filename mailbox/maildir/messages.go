@@ -237,6 +237,15 @@ func (h *handle) append(ctx context.Context, folder string, r io.Reader, opts ma
 	if opts.Name != "" && !mailbox.ValidSegment(opts.Name) {
 		return mailbox.Message{}, errMessage(folder, opts.Name, mailbox.ErrInvalidName)
 	}
+	// Hold the mailbox open while the message streams into tmp/, outside
+	// its lock: a mailbox closed meanwhile to make room for others (the
+	// MaxOpen and MaxOpenMessages caps) would, when reopened, clean its
+	// tmp/ of the gateway's temporary files, this one included.
+	hold, err := h.s.acquire(ctx, h.user)
+	if err != nil {
+		return mailbox.Message{}, err
+	}
+	defer h.s.release(hold)
 	base := h.s.uniqueBase()
 	dir, err := with(ctx, h, func(b *mbox) (string, error) {
 		if err := b.sync(ctx, false); err != nil {

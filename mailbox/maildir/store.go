@@ -27,6 +27,12 @@ const (
 	// reopening one costs a load of its index (about 0.1 s per 100,000
 	// messages).
 	DefaultMaxOpen = 1000
+	// DefaultMaxOpenMessages caps the messages whose index entries the
+	// open mailboxes hold in memory, together: 2,000,000 at about 600
+	// bytes each (the record and its envelope strings) is about 1.2 GiB.
+	// A count of mailboxes alone does not bound memory: 1,000 mailboxes
+	// of 100,000 messages would hold 60 GiB.
+	DefaultMaxOpenMessages = 2_000_000
 	// DefaultMaxFolders per mailbox, the same as memstore's: real
 	// mailboxes rarely pass a few hundred folders.
 	DefaultMaxFolders = 10000
@@ -56,6 +62,11 @@ type Options struct {
 	// MaxOpen caps the mailboxes kept open; the least recently used idle
 	// one is closed beyond it. 0 means DefaultMaxOpen.
 	MaxOpen int
+	// MaxOpenMessages caps the messages held in memory by the open
+	// mailboxes together; beyond it the least recently used idle ones are
+	// closed, except the most recently used, whatever its size. 0 means
+	// DefaultMaxOpenMessages.
+	MaxOpenMessages int64
 	// MaxFolders caps the folders of one mailbox (CreateFolder refuses
 	// more with a 507 *limits.Error; folders found on disk beyond it are
 	// ignored with a warning). 0 means DefaultMaxFolders, -1 unlimited.
@@ -106,9 +117,12 @@ type Store struct {
 	// copyBufs holds the fixed buffers of message copies.
 	copyBufs sync.Pool
 
-	mu     sync.Mutex
-	boxes  map[string]*mbox // open mailboxes by user; capped by opts.MaxOpen (LRU of idle ones)
-	lru    *list.List       // of *mbox, most recently used first
+	mu    sync.Mutex
+	boxes map[string]*mbox // open mailboxes by user; capped by opts.MaxOpen (LRU of idle ones)
+	lru   *list.List       // of *mbox, most recently used first
+	// inMem is the messages held in memory by the open mailboxes, as
+	// counted when each was last released; capped by opts.MaxOpenMessages.
+	inMem  int64
 	closed bool
 }
 
@@ -139,6 +153,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.MaxOpenMessages <= 0 {
+		opts.MaxOpenMessages = DefaultMaxOpenMessages
 	}
 	if opts.MaxOpen <= 0 {
 		opts.MaxOpen = DefaultMaxOpen
@@ -176,6 +193,14 @@ func (s *Store) Stats() Stats {
 		Loads:       s.stats.loads.Load(),
 		StructFills: s.stats.structFills.Load(),
 	}
+}
+
+// MessagesInMemory returns the messages held in memory by the open
+// mailboxes (bounded by Options.MaxOpenMessages).
+func (s *Store) MessagesInMemory() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inMem
 }
 
 // Len returns the number of open mailboxes.
@@ -236,8 +261,7 @@ func (s *Store) acquire(ctx context.Context, user string) (*mbox, error) {
 		if s.boxes[user] == b && b.refs == 0 {
 			// Forget a mailbox that failed to load so the next call
 			// tries again from scratch.
-			delete(s.boxes, user)
-			s.lru.Remove(b.elem)
+			s.forgetLocked(b)
 		}
 		s.mu.Unlock()
 		return nil, err
@@ -248,12 +272,16 @@ func (s *Store) acquire(ctx context.Context, user string) (*mbox, error) {
 func (s *Store) release(b *mbox) {
 	s.mu.Lock()
 	b.refs--
+	if s.boxes[b.user] == b {
+		n := b.memMsgs.Load()
+		s.inMem += n - b.counted
+		b.counted = n
+	}
 	var evict []*mbox
 	if b.broken.Load() && b.refs == 0 && s.boxes[b.user] == b {
 		// Its index update failed: drop the in-memory state so the next
 		// call reloads it from the index and the disk.
-		delete(s.boxes, b.user)
-		s.lru.Remove(b.elem)
+		s.forgetLocked(b)
 		evict = append(evict, b)
 	}
 	evict = append(evict, s.evictLocked()...)
@@ -263,21 +291,31 @@ func (s *Store) release(b *mbox) {
 	}
 }
 
-// evictLocked removes idle mailboxes beyond MaxOpen from the cache,
-// least recently used first, and returns them for closing.
+// evictLocked removes idle mailboxes beyond MaxOpen, or beyond
+// MaxOpenMessages held in memory, from the cache, least recently used
+// first, and returns them for closing. For the message budget the most
+// recently used mailbox stays, however large: closing it would reload
+// its index on every request of its user.
 func (s *Store) evictLocked() []*mbox {
 	var out []*mbox
-	for e := s.lru.Back(); e != nil && len(s.boxes) > s.opts.MaxOpen; {
+	for e := s.lru.Back(); e != nil && (len(s.boxes) > s.opts.MaxOpen || s.inMem > s.opts.MaxOpenMessages); {
 		prev := e.Prev()
 		b := e.Value.(*mbox)
-		if b.refs == 0 {
-			delete(s.boxes, b.user)
-			s.lru.Remove(e)
+		if b.refs == 0 && (len(s.boxes) > s.opts.MaxOpen || e != s.lru.Front()) {
+			s.forgetLocked(b)
 			out = append(out, b)
 		}
 		e = prev
 	}
 	return out
+}
+
+// forgetLocked removes b from the cache of open mailboxes.
+func (s *Store) forgetLocked(b *mbox) {
+	delete(s.boxes, b.user)
+	s.lru.Remove(b.elem)
+	s.inMem -= b.counted
+	b.counted = 0
 }
 
 // Ready reports whether Root is readable and IndexDir writable.
