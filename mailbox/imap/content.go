@@ -59,8 +59,10 @@ type content struct {
 // Open implements mailbox.Mailbox. No upstream I/O happens until the
 // first read.
 func (m *mbox) Open(ctx context.Context, path, name string) (mailbox.Content, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.unlock()
 	f, i, err := m.lookup(ctx, path, name)
 	if err != nil {
 		return nil, err

@@ -17,8 +17,10 @@ import (
 
 // CreateFolder implements mailbox.Mailbox with CREATE.
 func (m *mbox) CreateFolder(ctx context.Context, path string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.unlock()
 	if path == "" {
 		return fmt.Errorf("the root: %w", mailbox.ErrExists)
 	}
@@ -82,8 +84,10 @@ func (m *mbox) subtree(path string) []*folder {
 // RenameFolder implements mailbox.Mailbox with RENAME, which moves the
 // subfolders along and keeps UIDVALIDITY and UIDs (RFC 3501 §6.3.5).
 func (m *mbox) RenameFolder(ctx context.Context, from, to string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.unlock()
 	if from == "" || to == "" || strings.EqualFold(from, mailbox.Inbox) || strings.EqualFold(to, mailbox.Inbox) {
 		return fmt.Errorf("rename %q to %q: %w", from, to, mailbox.ErrForbidden)
 	}
@@ -189,8 +193,10 @@ func (m *mbox) forgetSelections() {
 // subtree, deepest first (a server may refuse to delete a folder with
 // children, RFC 3501 §6.3.4).
 func (m *mbox) DeleteFolder(ctx context.Context, path string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.unlock()
 	if path == "" || strings.EqualFold(path, mailbox.Inbox) {
 		return fmt.Errorf("delete %q: %w", path, mailbox.ErrForbidden)
 	}
@@ -232,8 +238,10 @@ func (m *mbox) DeleteFolder(ctx context.Context, path string) error {
 // dead properties: they live in the gateway's index, keyed by message ID
 // (so they follow moves) or by folder path.
 func (m *mbox) DeadProps(ctx context.Context, path, name string) ([]mailbox.Prop, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.unlock()
 	key, _, _, err := m.propTarget(ctx, path, name)
 	if err != nil {
 		return nil, err
@@ -267,8 +275,10 @@ func (m *mbox) propTarget(ctx context.Context, path, name string) (key []byte, f
 
 // PatchProps implements mailbox.Mailbox.
 func (m *mbox) PatchProps(ctx context.Context, path, name string, set []mailbox.Prop, remove []mailbox.PropName) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.unlock()
 	key, f, i, err := m.propTarget(ctx, path, name)
 	if err != nil {
 		return err

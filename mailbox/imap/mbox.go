@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	imapv2 "github.com/emersion/go-imap/v2"
@@ -111,7 +112,17 @@ type mbox struct {
 	pool *pool
 	db   *bolt.DB
 
-	mu      sync.Mutex
+	dbPath string
+
+	// lastUsed (Unix ns) and inMem (messages loaded) are read without mu
+	// by the Store when it makes room (Store.trim, the janitor).
+	lastUsed atomic.Int64
+	inMem    atomic.Int64
+
+	mu sync.Mutex
+	// loaded is false once an idle mailbox's index was dropped from
+	// memory and its file closed (unloadLocked); lock loads it again.
+	loaded  bool
 	delim   string // upstream hierarchy delimiter, "" until learnt
 	meta    metaRec
 	folders map[string]*folder
@@ -124,25 +135,104 @@ type mbox struct {
 }
 
 func openMbox(s *Store, user string, p *pool, path string) (*mbox, error) {
-	db, err := openIndex(path)
-	if err != nil {
+	m := &mbox{s: s, user: user, pool: p, dbPath: path, pending: map[string]*folder{}}
+	if err := m.lock(); err != nil {
 		return nil, err
 	}
-	meta, folders, err := loadIndex(db)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("imap: index of %s: %w", user, err)
+	m.release() // not unlock: the caller holds the Store's mu, which trim takes
+	return m, nil
+}
+
+// lock takes mu and loads the mailbox if it was unloaded: every
+// operation starts with it (and ends with unlock).
+func (m *mbox) lock() error {
+	m.mu.Lock()
+	if m.loaded {
+		return nil
 	}
-	m := &mbox{s: s, user: user, pool: p, db: db, meta: meta, folders: folders, byID: map[uint64]loc{}, pending: map[string]*folder{}}
+	if err := m.load(); err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// load opens the index file and reads it into memory; mu is held.
+func (m *mbox) load() error {
+	if m.db == nil {
+		db, err := openIndex(m.dbPath)
+		if err != nil {
+			return err
+		}
+		m.db = db
+	}
+	meta, folders, err := loadIndex(m.db)
+	if err != nil {
+		return fmt.Errorf("imap: index of %s: %w", m.user, err)
+	}
+	m.meta, m.folders = meta, folders
+	m.byID = map[uint64]loc{}
 	for _, f := range folders {
 		for _, msg := range f.msgs {
 			m.byID[msg.ID] = loc{f.path, msg.UID}
 		}
 	}
-	return m, nil
+	// The folder list is read from upstream again on first use, as in a
+	// new process.
+	m.listed = false
+	m.loaded = true
+	return nil
 }
 
-func (m *mbox) close() error { return m.db.Close() }
+// unlock ends an operation: release, then let the Store make room if
+// the mailboxes together hold more messages than their budget.
+func (m *mbox) unlock() {
+	m.release()
+	m.s.trim(m)
+}
+
+// release records the messages held in memory and the time of use, and
+// drops mu.
+func (m *mbox) release() {
+	var n int64
+	for _, f := range m.folders {
+		n += int64(len(f.msgs))
+	}
+	m.s.inMem.Add(n - m.inMem.Swap(n))
+	m.lastUsed.Store(time.Now().UnixNano())
+	m.mu.Unlock()
+}
+
+// unloadLocked drops the in-memory index and closes its file, unless
+// folder records wait to be written; mu is held. It reports whether it
+// did.
+func (m *mbox) unloadLocked() bool {
+	if !m.loaded || len(m.pending) > 0 {
+		return false
+	}
+	if m.db != nil {
+		if err := m.db.Close(); err != nil {
+			m.s.log.Warn().Err(err).Str("user", m.user).Msg("closing an idle mailbox index")
+		}
+		m.db = nil
+	}
+	m.folders, m.byID = nil, nil
+	m.loaded = false
+	m.s.inMem.Add(-m.inMem.Swap(0))
+	return true
+}
+
+func (m *mbox) close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.db == nil {
+		return nil
+	}
+	err := m.db.Close()
+	m.db = nil
+	m.loaded = false
+	return err
+}
 
 // bump advances the mailbox modseq and returns the new value.
 func (m *mbox) bump() uint64 {
@@ -477,8 +567,10 @@ func (m *mbox) knownFolder(ctx context.Context, path string) (*folder, error) {
 
 // Folders implements mailbox.Mailbox.
 func (m *mbox) Folders(ctx context.Context) ([]mailbox.Folder, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.unlock()
 	if err := m.refreshFolders(ctx); err != nil {
 		return nil, err
 	}
@@ -503,8 +595,10 @@ func inInbox(p string) bool { return p == mailbox.Inbox || strings.HasPrefix(p, 
 
 // Folder implements mailbox.Mailbox.
 func (m *mbox) Folder(ctx context.Context, path string) (mailbox.Folder, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return mailbox.Folder{}, err
+	}
+	defer m.unlock()
 	if path == "" {
 		return mailbox.Folder{Path: "", Modseq: m.meta.RootModseq, Modified: m.meta.RootModified, UIDValidity: 1, UIDNext: 1}, nil
 	}
@@ -517,8 +611,10 @@ func (m *mbox) Folder(ctx context.Context, path string) (mailbox.Folder, error) 
 
 // List implements mailbox.Mailbox.
 func (m *mbox) List(ctx context.Context, path string) ([]mailbox.Message, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.unlock()
 	if path == "" {
 		return nil, nil
 	}
@@ -553,8 +649,10 @@ func (m *mbox) lookup(ctx context.Context, path, name string) (*folder, int, err
 // Stat implements mailbox.Mailbox. It answers from the index; only an
 // unknown name costs a sync of the folder.
 func (m *mbox) Stat(ctx context.Context, path, name string) (mailbox.Message, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return mailbox.Message{}, err
+	}
+	defer m.unlock()
 	f, i, err := m.lookup(ctx, path, name)
 	if err != nil {
 		return mailbox.Message{}, err
@@ -564,8 +662,10 @@ func (m *mbox) Stat(ctx context.Context, path, name string) (mailbox.Message, er
 
 // StatID implements mailbox.Mailbox, from the index only.
 func (m *mbox) StatID(ctx context.Context, id uint64) (mailbox.Message, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return mailbox.Message{}, err
+	}
+	defer m.unlock()
 	if l, ok := m.byID[id]; ok {
 		if f := m.folders[l.folder]; f != nil {
 			if i, ok := f.find(l.uid); ok {
@@ -578,8 +678,10 @@ func (m *mbox) StatID(ctx context.Context, id uint64) (mailbox.Message, error) {
 
 // StatUID implements mailbox.Mailbox.
 func (m *mbox) StatUID(ctx context.Context, path string, uid uint32) (mailbox.Message, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return mailbox.Message{}, err
+	}
+	defer m.unlock()
 	if path == "" {
 		return mailbox.Message{}, fmt.Errorf("uid %d in the root: %w", uid, mailbox.ErrNotFound)
 	}

@@ -37,8 +37,10 @@ func (m *mbox) Append(ctx context.Context, path string, r io.Reader, opts mailbo
 		return mailbox.Message{}, fmt.Errorf("imap: %w (Dovecot refuses a zero-byte APPEND)", mailbox.ErrEmptyMessage)
 	}
 
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return mailbox.Message{}, err
+	}
+	defer m.unlock()
 	f, err := m.knownFolder(ctx, path)
 	if err != nil {
 		return mailbox.Message{}, err
@@ -149,8 +151,10 @@ func (m *mbox) Append(ctx context.Context, path string, r io.Reader, opts mailbo
 
 // exists checks that a folder exists, with the lock taken briefly.
 func (m *mbox) exists(ctx context.Context, path string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.unlock()
 	if path == "" {
 		return fmt.Errorf("messages in the root: %w", mailbox.ErrNotFound)
 	}
@@ -275,8 +279,10 @@ func (m *mbox) Copy(ctx context.Context, path, name, dstPath, dstName string, re
 	if dstName == "" {
 		dstName = name
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return mailbox.Message{}, err
+	}
+	defer m.unlock()
 	src, dst, i, err := m.checkTransfer(ctx, path, name, dstPath, dstName)
 	if err != nil {
 		return mailbox.Message{}, err
@@ -360,8 +366,10 @@ func (m *mbox) Move(ctx context.Context, path, name, dstPath, dstName string, re
 	if dstName == "" {
 		dstName = name
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return mailbox.Message{}, err
+	}
+	defer m.unlock()
 	src, dst, i, err := m.checkTransfer(ctx, path, name, dstPath, dstName)
 	if err != nil {
 		return mailbox.Message{}, err
@@ -429,8 +437,10 @@ func (m *mbox) Move(ctx context.Context, path, name, dstPath, dstName string, re
 
 // Delete implements mailbox.Mailbox.
 func (m *mbox) Delete(ctx context.Context, path, name string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.unlock()
 	f, i, err := m.lookup(ctx, path, name)
 	if err != nil {
 		return err
@@ -452,8 +462,10 @@ func (m *mbox) Delete(ctx context.Context, path, name string) error {
 
 // SetFlags implements mailbox.Mailbox with UID STORE ±FLAGS.SILENT.
 func (m *mbox) SetFlags(ctx context.Context, path, name string, flags mailbox.Flags, add bool) (mailbox.Message, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return mailbox.Message{}, err
+	}
+	defer m.unlock()
 	f, i, err := m.lookup(ctx, path, name)
 	if err != nil {
 		return mailbox.Message{}, err
@@ -493,10 +505,12 @@ func (m *mbox) SetFlags(ctx context.Context, path, name string, flags mailbox.Fl
 // from upstream (BODY.PEEK[] streamed through convert.Scan, constant
 // memory) on first use and kept in the index.
 func (m *mbox) Structure(ctx context.Context, path, name string) (*mailbox.Structure, error) {
-	m.mu.Lock()
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
 	f, i, err := m.lookup(ctx, path, name)
 	if err != nil {
-		m.mu.Unlock()
+		m.unlock()
 		return nil, err
 	}
 	msg := f.msgs[i]
@@ -509,7 +523,7 @@ func (m *mbox) Structure(ctx context.Context, path, name string) (*mailbox.Struc
 		return nil
 	})
 	c := &content{m: m, ctx: ctx, upstream: m.upstream(path), uidValidity: f.UIDValidity, uid: msg.UID, size: msg.Size, window: minWindow}
-	m.mu.Unlock()
+	m.unlock()
 	if err != nil || st != nil {
 		return st, err
 	}
@@ -521,8 +535,10 @@ func (m *mbox) Structure(ctx context.Context, path, name string) (*mailbox.Struc
 		return nil, err
 	}
 	st = &mailbox.Structure{Parts: cst.Parts, Problems: cst.Problems}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.unlock()
 	if _, still := m.byID[msg.ID]; still {
 		err = m.db.Update(func(tx *bolt.Tx) error { return putJSON(tx.Bucket(bucketStructs), idKey(msg.ID), st) })
 	}

@@ -1,11 +1,13 @@
 package imap
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,12 @@ type Options struct {
 	// far under the 30-minute autologout RFC 3501 §5.4 allows servers,
 	// long enough that a browsing user keeps the same connection.
 	IdleTimeout time.Duration
+	// MaxMessagesInMemory caps the messages whose index entries the
+	// users' mailboxes hold in memory together; past it the least
+	// recently used idle mailboxes are unloaded (index dropped, file
+	// closed, reloaded on next use). Mailboxes idle longer than
+	// IdleTimeout are unloaded too. Default DefaultMaxMessagesInMemory.
+	MaxMessagesInMemory int64
 	// Logger receives connection and sync events (never credentials).
 	Logger zerolog.Logger
 }
@@ -53,6 +61,9 @@ type Options struct {
 const (
 	DefaultMaxConnsPerUser = 4
 	DefaultIdleTimeout     = 5 * time.Minute
+	// DefaultMaxMessagesInMemory is the Maildir backend's budget
+	// (maildir.DefaultMaxOpenMessages): about 1.2 GiB of index entries.
+	DefaultMaxMessagesInMemory = 2_000_000
 )
 
 // Store is the IMAP-backed mailbox.Store. It is safe for concurrent use.
@@ -73,6 +84,9 @@ type Store struct {
 	users  map[string]*mbox
 	pools  map[string]*pool
 	closed bool
+
+	maxMsgs int64
+	inMem   atomic.Int64 // messages held in memory by the mailboxes (MessagesInMemory)
 
 	dials   atomic.Int64 // connections opened (Stats)
 	fetches atomic.Int64 // FETCH commands for new messages' metadata (Stats)
@@ -100,14 +114,18 @@ func New(opts Options) (*Store, error) {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
+	if opts.MaxMessagesInMemory <= 0 {
+		opts.MaxMessagesInMemory = DefaultMaxMessagesInMemory
+	}
 	if err := os.MkdirAll(opts.IndexDir, 0o700); err != nil {
 		return nil, fmt.Errorf("imap: index dir: %w", err)
 	}
 	s := &Store{
 		dialer: opts.Dialer, indexDir: opts.IndexDir, creds: opts.Credentials,
 		loginName: opts.LoginName, maxConns: opts.MaxConnsPerUser, idle: opts.IdleTimeout,
-		log:  opts.Logger,
-		done: make(chan struct{}), users: map[string]*mbox{}, pools: map[string]*pool{},
+		maxMsgs: opts.MaxMessagesInMemory,
+		log:     opts.Logger,
+		done:    make(chan struct{}), users: map[string]*mbox{}, pools: map[string]*pool{},
 	}
 	s.wg.Add(1)
 	go s.janitor()
@@ -134,6 +152,60 @@ func (s *Store) janitor() {
 			for _, p := range pools {
 				p.sweep(now.Add(-s.idle))
 			}
+			s.unloadIdle(now.Add(-s.idle))
+		}
+	}
+}
+
+// MessagesInMemory returns the messages whose index entries the users'
+// mailboxes hold in memory (bounded by Options.MaxMessagesInMemory).
+func (s *Store) MessagesInMemory() int64 { return s.inMem.Load() }
+
+// loadedMboxes returns the mailboxes holding messages in memory, least
+// recently used first, without keep.
+func (s *Store) loadedMboxes(keep *mbox) []*mbox {
+	s.mu.Lock()
+	out := make([]*mbox, 0, len(s.users))
+	for _, m := range s.users {
+		if m != keep && m.inMem.Load() > 0 {
+			out = append(out, m)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b *mbox) int { return cmp.Compare(a.lastUsed.Load(), b.lastUsed.Load()) })
+	return out
+}
+
+// trim unloads idle mailboxes, least recently used first, while the
+// mailboxes hold more messages than the budget; keep (the mailbox just
+// used) stays, however large. A mailbox in use (its lock held) is
+// skipped, never waited for.
+func (s *Store) trim(keep *mbox) {
+	if s.inMem.Load() <= s.maxMsgs {
+		return
+	}
+	for _, m := range s.loadedMboxes(keep) {
+		if s.inMem.Load() <= s.maxMsgs {
+			return
+		}
+		if m.mu.TryLock() {
+			m.unloadLocked()
+			m.mu.Unlock()
+		}
+	}
+}
+
+// unloadIdle unloads the mailboxes not used since before: their
+// connections are closed at that age too, so an inactive user holds
+// neither memory nor file descriptors.
+func (s *Store) unloadIdle(before time.Time) {
+	for _, m := range s.loadedMboxes(nil) {
+		if m.lastUsed.Load() >= before.UnixNano() {
+			return // sorted: the rest were used later
+		}
+		if m.mu.TryLock() {
+			m.unloadLocked()
+			m.mu.Unlock()
 		}
 	}
 }
