@@ -125,9 +125,9 @@ type flightKey [sha256.Size]byte
 type flight struct {
 	done    chan struct{}
 	waiters int
-	// late is set when the leader's response started with no waiter:
-	// nothing is kept, so later duplicates are refused (guarded by the
-	// coalescer's mu).
+	// late is set when the leader's response started with no waiter, or
+	// grew past MaxShare: nothing is kept, so later duplicates are
+	// refused (guarded by the coalescer's mu).
 	late bool
 	// Filled by the leader before done is closed.
 	shareable bool
@@ -304,6 +304,11 @@ func (rec *recorder) Write(p []byte) (int, error) {
 		if rec.buf.n+int64(len(p)) > rec.max {
 			rec.over = true
 			rec.buf = chunks{}
+			// Too large to share: later duplicates are refused at once
+			// rather than parked until the end.
+			rec.co.mu.Lock()
+			rec.f.late = true
+			rec.co.mu.Unlock()
 		} else {
 			rec.buf.write(p)
 		}

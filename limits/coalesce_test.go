@@ -383,3 +383,43 @@ type discardWriter struct{ header http.Header }
 func (d discardWriter) Header() http.Header         { return d.header }
 func (d discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d discardWriter) WriteHeader(int)             {}
+
+// TestCoalesceOverShareRefusesLateJoiners: once the first response has
+// grown past MaxShare, a duplicate arriving is refused at once instead of
+// waiting for a copy that will not be kept; the one that waited from the
+// start is refused at the end, as before.
+func TestCoalesceOverShareRefusesLateJoiners(t *testing.T) {
+	start, mid, wrote := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var runs atomic.Int32
+	hs := newHarness(t, Options{Coalesce: CoalesceOptions{MaxShare: 500}}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		runs.Add(1)
+		io.Copy(io.Discard, r.Body)
+		<-start
+		w.WriteHeader(207)
+		w.Write(make([]byte, 1000)) // over MaxShare
+		w.(http.Flusher).Flush()
+		close(wrote)
+		<-mid
+	}))
+	req := func() result { return hs.do(t, "PROPFIND", "/big/", "alice", "<a/>") }
+	early := make(chan result, 2)
+	go func() { early <- req() }()
+	go func() { early <- req() }()
+	waitWaiters(t, hs.l, 1)
+	close(start)
+	<-wrote
+	late := make(chan result, 1)
+	go func() { late <- req() }()
+	select {
+	case r := <-late:
+		if r.status != http.StatusTooManyRequests || r.retry == "" {
+			t.Errorf("late duplicate: %d, Retry-After %q", r.status, r.retry)
+		}
+	case <-time.After(5 * time.Second): // it would wait for the end
+		t.Error("a duplicate of a response already over MaxShare waits instead of being refused")
+	}
+	close(mid)
+	if c := count([]result{<-early, <-early}); c[207] != 1 || c[429] != 1 || runs.Load() != 1 {
+		t.Errorf("the first two: statuses %v, handler runs %d", c, runs.Load())
+	}
+}
