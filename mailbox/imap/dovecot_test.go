@@ -62,19 +62,23 @@ func (staticCreds) Password(string) (string, bool) { return testPassword, true }
 // newTestStore returns a store over the test Dovecot whose users map to
 // fresh upstream users (prefix-user), closed at the end of the test
 // unless the caller closes it.
-func newTestStore(t testing.TB, prefix string) *Store {
+func newTestStore(t testing.TB, prefix string, mod ...func(*Options)) *Store {
 	t.Helper()
 	d := needDovecot(t)
 	if prefix == "" {
 		prefix = fmt.Sprintf("t%d", userSeq.Add(1))
 	}
-	s, err := New(Options{
+	opts := Options{
 		Dialer:      &Dialer{Addr: d.Addr, TLS: TLSNone},
 		IndexDir:    t.TempDir(),
 		Credentials: staticCreds{},
 		LoginName:   func(u string) string { return prefix + "-" + u },
 		Logger:      zerolog.New(zerolog.NewTestWriter(t)),
-	})
+	}
+	for _, f := range mod {
+		f(&opts)
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/davmail/davmail/mailbox"
 )
 
@@ -18,19 +16,7 @@ import (
 // past the idle timeout are unloaded too. An unloaded mailbox reloads
 // from its index on next use: same IDs and UIDs, nothing fetched again.
 func TestUnloadBudget(t *testing.T) {
-	d := needDovecot(t)
-	prefix := fmt.Sprintf("t%d", userSeq.Add(1))
-	s, err := New(Options{
-		Dialer:              &Dialer{Addr: d.Addr, TLS: TLSNone},
-		IndexDir:            t.TempDir(),
-		Credentials:         staticCreds{},
-		LoginName:           func(u string) string { return prefix + "-" + u },
-		Logger:              zerolog.New(zerolog.NewTestWriter(t)),
-		MaxMessagesInMemory: 15,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newTestStore(t, "", func(o *Options) { o.MaxMessagesInMemory = 15 })
 	defer s.Close()
 	ctx := context.Background()
 	sizes := map[string]int{"u1": 10, "u2": 10, "big": 20}
