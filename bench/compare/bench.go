@@ -491,25 +491,34 @@ func (b *bench) getCases(ctx context.Context) []*Case {
 	if _, err := get(ctx, b.client, apacheT, b.bigSize); err != nil {
 		apErr = err
 	}
-	// One sample is getRepeat back-to-back downloads, ≥ ~1 GB in all: a
-	// single 200 MB GET takes ~0.1 s on loopback, short enough for one
-	// scheduler hiccup on a shared 2-core machine to swing it by 2×.
+	// One sample is getRepeat downloads from each server, ≥ ~1 GB in all:
+	// a single 200 MB GET takes ~0.1 s on loopback, short enough for one
+	// scheduler hiccup on a shared 2-core machine to swing it by 2×. The
+	// two servers' downloads alternate one by one (interleavedGets), so
+	// a busy spell of the machine falls on both rather than on whichever
+	// block of downloads it happened to meet.
 	repeat := getRepeat(b.bigSize)
 	for i := 0; i < b.o.runs && ctx.Err() == nil; i++ {
+		var dmGet, apGet func() (getResult, error)
 		if dmErr == nil {
-			rate, err := b.sequentialGets(ctx, repeat, func() (getResult, error) { return b.getChecked(ctx, dmT) })
-			if err != nil {
-				dmErr = err
-			} else {
-				dmSeq = append(dmSeq, rate)
-			}
+			dmGet = func() (getResult, error) { return b.getChecked(ctx, dmT) }
 		}
 		if apErr == nil {
-			rate, err := b.sequentialGets(ctx, repeat, func() (getResult, error) { return get(ctx, b.client, apacheT, b.bigSize) })
-			if err != nil {
-				apErr = err
+			apGet = func() (getResult, error) { return get(ctx, b.client, apacheT, b.bigSize) }
+		}
+		dmRate, apRate, dErr, aErr := interleavedGets(ctx, repeat, dmGet, apGet)
+		if dmGet != nil {
+			if dErr != nil {
+				dmErr = dErr
 			} else {
-				apSeq = append(apSeq, rate)
+				dmSeq = append(dmSeq, dmRate)
+			}
+		}
+		if apGet != nil {
+			if aErr != nil {
+				apErr = aErr
+			} else {
+				apSeq = append(apSeq, apRate)
 			}
 		}
 		b.log.Info().Int("run", i+1).Int("gets_per_sample", repeat).Floats64("davmail_MBps", tailOf(dmSeq, i)).Floats64("apache_MBps", tailOf(apSeq, i)).Msg("get")
@@ -585,6 +594,54 @@ func (b *bench) sequentialGets(ctx context.Context, n int, get func() (getResult
 		return 0, ctx.Err()
 	}
 	return float64(bytes) / mb / elapsed.Seconds(), nil
+}
+
+// interleavedGets runs n downloads with each of a and b, alternating
+// one by one (a b, b a, a b…, so neither side always goes first), and
+// returns each side's throughput in MB/s over all its downloads. A nil
+// getter, or one that failed, is skipped from then on; its error is
+// returned.
+func interleavedGets(ctx context.Context, n int, a, b func() (getResult, error)) (rateA, rateB float64, errA, errB error) {
+	var bytesA, bytesB int64
+	var timeA, timeB time.Duration
+	run := func(get func() (getResult, error), bytes *int64, elapsed *time.Duration, err *error) {
+		if get == nil || *err != nil {
+			return
+		}
+		r, e := get()
+		if e != nil {
+			*err = e
+			return
+		}
+		*bytes += r.bytes
+		*elapsed += r.elapsed
+	}
+	for k := 0; k < n && ctx.Err() == nil; k++ {
+		if k%2 == 0 {
+			run(a, &bytesA, &timeA, &errA)
+			run(b, &bytesB, &timeB, &errB)
+		} else {
+			run(b, &bytesB, &timeB, &errB)
+			run(a, &bytesA, &timeA, &errA)
+		}
+	}
+	rate := func(bytes int64, elapsed time.Duration, err *error) float64 {
+		if *err == nil && elapsed <= 0 {
+			*err = ctx.Err()
+			if *err == nil {
+				*err = errors.New("no download timed")
+			}
+			return 0
+		}
+		return float64(bytes) / mb / elapsed.Seconds()
+	}
+	if a != nil {
+		rateA = rate(bytesA, timeA, &errA)
+	}
+	if b != nil {
+		rateB = rate(bytesB, timeB, &errB)
+	}
+	return rateA, rateB, errA, errB
 }
 
 // tailOf returns xs[i:] when it exists (for progress logs).

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -473,5 +474,46 @@ func TestGetRepeat(t *testing.T) {
 		if got := getRepeat(size); got != want {
 			t.Errorf("getRepeat(%d) = %d, want %d", size, got, want)
 		}
+	}
+}
+
+// TestInterleavedGets: the two servers' downloads alternate one by one,
+// neither side always first; each side's rate covers only its own
+// downloads; a side that fails stops being asked and reports its error
+// while the other goes on.
+func TestInterleavedGets(t *testing.T) {
+	var order []string
+	getter := func(name string, bytes int64, d time.Duration, failAt int) func() (getResult, error) {
+		calls := 0
+		return func() (getResult, error) {
+			calls++
+			order = append(order, name)
+			if calls == failAt {
+				return getResult{}, errors.New(name + " broke")
+			}
+			return getResult{elapsed: d, bytes: bytes}, nil
+		}
+	}
+	a := getter("a", 2e6, 10*time.Millisecond, 0) // 200 MB/s
+	b := getter("b", 1e6, 20*time.Millisecond, 0) // 50 MB/s
+	ra, rb, ea, eb := interleavedGets(context.Background(), 4, a, b)
+	if ea != nil || eb != nil || ra != 200 || rb != 50 {
+		t.Errorf("rates %v, %v (errors %v, %v), want 200 and 50", ra, rb, ea, eb)
+	}
+	if got := strings.Join(order, ""); got != "abbaabba" {
+		t.Errorf("order %q, want abbaabba", got)
+	}
+	order = nil
+	a = getter("a", 2e6, 10*time.Millisecond, 2)
+	b = getter("b", 1e6, 20*time.Millisecond, 0)
+	_, rb, ea, eb = interleavedGets(context.Background(), 3, a, b)
+	if ea == nil || eb != nil || rb != 50 {
+		t.Errorf("a failing: errors %v, %v; b's rate %v", ea, eb, rb)
+	}
+	if got := strings.Join(order, ""); got != "abbab" {
+		t.Errorf("order with a failing at its 2nd download %q, want abbab", got)
+	}
+	if _, rb, _, eb := interleavedGets(context.Background(), 2, nil, b); eb != nil || rb != 50 {
+		t.Errorf("b alone: %v, %v", rb, eb)
 	}
 }
