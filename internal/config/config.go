@@ -53,6 +53,10 @@ type Config struct {
 	MaxXMLDepth      int
 	MaxDepthInfinity int // -1 refuses Depth: infinity always
 
+	// IndexMemoryMessages caps the messages held in memory by the
+	// mailboxes' indexes, all users together (both backends).
+	IndexMemoryMessages int
+
 	// IMAP backend (mailbox/imap): "" uses the Maildir.
 	IMAPUpstream    string
 	IMAPTLS         string

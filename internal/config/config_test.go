@@ -13,6 +13,7 @@ import (
 	"github.com/davmail/davmail/dav"
 	"github.com/davmail/davmail/limits"
 	"github.com/davmail/davmail/mailbox/imap"
+	"github.com/davmail/davmail/mailbox/maildir"
 )
 
 func env(kv ...string) func(string) (string, bool) {
@@ -52,7 +53,7 @@ func TestDefaults(t *testing.T) {
 		MaildirRoot: filepath.Join("davmail-data", "maildir"), Users: filepath.Join("davmail-data", "users"),
 		MaxMessageSize: 25 << 20, MaxResponseSize: 50 << 20,
 		MaxXMLBytes: dav.DefaultMaxXMLBytes, MaxXMLElements: dav.DefaultMaxXMLElements,
-		MaxXMLDepth: dav.DefaultMaxXMLDepth, MaxDepthInfinity: dav.DefaultMaxDepthInfinity,
+		MaxXMLDepth: dav.DefaultMaxXMLDepth, MaxDepthInfinity: dav.DefaultMaxDepthInfinity, IndexMemoryMessages: maildir.DefaultMaxOpenMessages,
 		RelayTLS: "starttls", MailDomain: "localhost",
 		LogLevel: "info", LogFormat: "auto",
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ReadTimeout: 0,

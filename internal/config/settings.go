@@ -11,6 +11,7 @@ import (
 	"github.com/davmail/davmail/dav"
 	"github.com/davmail/davmail/limits"
 	"github.com/davmail/davmail/mailbox/imap"
+	"github.com/davmail/davmail/mailbox/maildir"
 )
 
 type kind int
@@ -104,6 +105,12 @@ var settings = withEnv([]setting{
 		Help: "most responses to a Depth: infinity PROPFIND; -1 refuses Depth: infinity",
 		Doc:  "Over the cap the request is refused with the RFC 4918 §9.1 `propfind-finite-depth` precondition, and clients fall back to Depth: 1.",
 		ptr:  func(c *Config) any { return &c.MaxDepthInfinity },
+	},
+	{
+		Name: "index-memory-messages", kind: kindInt, Default: fmt.Sprint(maildir.DefaultMaxOpenMessages),
+		Help: "messages whose index entries the mailboxes keep in memory, all users together",
+		Doc:  "About 600 bytes a message: the default is about 1.2 GiB. Past it the least recently used idle mailboxes are unloaded and reload from their index file on next use (about 0.1 s per 100,000 messages, nothing parsed again); the mailbox just used always stays, however large. Both backends; gauge `davmail_index_messages_in_memory`.",
+		ptr:  func(c *Config) any { return &c.IndexMemoryMessages },
 	},
 	{
 		Name: "imap-upstream", kind: kindString, Shown: "none (Maildir backend)",

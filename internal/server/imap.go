@@ -37,12 +37,13 @@ func openIMAP(cfg config.Config, log zerolog.Logger) (mailbox.Store, *auth.Upstr
 		return nil, nil, err
 	}
 	store, err := imap.New(imap.Options{
-		Dialer:          dialer,
-		IndexDir:        cfg.IndexDir(),
-		Credentials:     up,
-		MaxConnsPerUser: cfg.IMAPMaxConns,
-		IdleTimeout:     cfg.IMAPIdleTimeout,
-		Logger:          log.With().Str("component", "imap").Logger(),
+		Dialer:              dialer,
+		IndexDir:            cfg.IndexDir(),
+		Credentials:         up,
+		MaxConnsPerUser:     cfg.IMAPMaxConns,
+		IdleTimeout:         cfg.IMAPIdleTimeout,
+		MaxMessagesInMemory: int64(cfg.IndexMemoryMessages),
+		Logger:              log.With().Str("component", "imap").Logger(),
 	})
 	if err != nil {
 		return nil, nil, err

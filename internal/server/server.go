@@ -109,10 +109,11 @@ func New(cfg config.Config, log zerolog.Logger) (*Server, error) {
 		}
 	} else {
 		md, err := maildir.Open(maildir.Options{
-			Root:          cfg.MaildirRoot,
-			IndexDir:      cfg.IndexDir(),
-			Logger:        log.With().Str("component", "maildir").Logger(),
-			CreateMissing: true,
+			Root:            cfg.MaildirRoot,
+			IndexDir:        cfg.IndexDir(),
+			Logger:          log.With().Str("component", "maildir").Logger(),
+			CreateMissing:   true,
+			MaxOpenMessages: int64(cfg.IndexMemoryMessages),
 		})
 		if err != nil {
 			return nil, err
