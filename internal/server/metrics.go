@@ -42,7 +42,7 @@ func (s *Server) registerMetrics() {
 			func() float64 { return float64(l.Len()) })
 	}
 	if l, ok := s.store.(interface{ MessagesInMemory() int64 }); ok {
-		m.GaugeFunc("index_messages_in_memory", "Messages whose index entries the open mailboxes hold in memory (bounded: least recently used mailboxes are closed past 2,000,000).", nil,
+		m.GaugeFunc("index_messages_in_memory", "Messages whose index entries the open mailboxes hold in memory (bounded by index-memory-messages: past it the least recently used idle mailboxes are unloaded).", nil,
 			func() float64 { return float64(l.MessagesInMemory()) })
 	}
 	if lim := s.limiter; lim != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/davmail/davmail/internal/config"
+	"github.com/davmail/davmail/mailbox/maildir"
 )
 
 // writeAttachmentMessage stores, straight into alice's Maildir, a message
@@ -88,5 +89,24 @@ func TestAttachmentSettings(t *testing.T) {
 				t.Errorf("Range within the cap, setting off: %d, want 403", resp.StatusCode)
 			}
 		})
+	}
+}
+
+// TestIndexMemorySetting: index-memory-messages reaches the Maildir
+// store's budget (the default when unset).
+func TestIndexMemorySetting(t *testing.T) {
+	for _, tc := range []struct{ set, want int }{{0, maildir.DefaultMaxOpenMessages}, {1234, 1234}} {
+		ts := startServer(t, func(c *config.Config) {
+			if tc.set != 0 {
+				c.IndexMemoryMessages = tc.set
+			}
+		})
+		md, ok := ts.store.(*maildir.Store)
+		if !ok {
+			t.Fatalf("store is %T", ts.store)
+		}
+		if got := md.MaxOpenMessages(); got != int64(tc.want) {
+			t.Errorf("index-memory-messages %d: store budget %d, want %d", tc.set, got, tc.want)
+		}
 	}
 }

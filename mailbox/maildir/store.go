@@ -203,6 +203,10 @@ func (s *Store) MessagesInMemory() int64 {
 	return s.inMem
 }
 
+// MaxOpenMessages returns the budget of messages held in memory
+// (Options.MaxOpenMessages, defaults applied).
+func (s *Store) MaxOpenMessages() int64 { return s.opts.MaxOpenMessages }
+
 // Len returns the number of open mailboxes.
 func (s *Store) Len() int {
 	s.mu.Lock()
