@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/davmail/davmail/internal/config"
+	"github.com/davmail/davmail/mailbox/imap"
 	"github.com/davmail/davmail/mailbox/imap/imaptest"
 )
 
@@ -30,7 +31,11 @@ func TestIMAPUpstream(t *testing.T) {
 	}()
 	ts := startServer(t, func(c *config.Config) {
 		c.IMAPUpstream, c.IMAPTLS = d.Addr, "none"
+		c.IndexMemoryMessages = 4321
 	})
+	if st, ok := ts.store.(*imap.Store); !ok || st.MaxMessagesInMemory() != 4321 {
+		t.Errorf("index-memory-messages 4321 did not reach the IMAP store (%T)", ts.store)
+	}
 	const user = "carol" // only Dovecot knows her
 	basic := "Basic " + basicToken(user, d.Password)
 

@@ -161,6 +161,10 @@ func (s *Store) janitor() {
 // mailboxes hold in memory (bounded by Options.MaxMessagesInMemory).
 func (s *Store) MessagesInMemory() int64 { return s.inMem.Load() }
 
+// MaxMessagesInMemory returns the budget (Options.MaxMessagesInMemory,
+// defaults applied).
+func (s *Store) MaxMessagesInMemory() int64 { return s.maxMsgs }
+
 // loadedMboxes returns the mailboxes holding messages in memory, least
 // recently used first, without keep.
 func (s *Store) loadedMboxes(keep *mbox) []*mbox {
