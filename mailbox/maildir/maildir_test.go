@@ -34,9 +34,13 @@ func newTestStore(t testing.TB) *Store {
 	return openStore(t, t.TempDir(), t.TempDir(), true)
 }
 
-func openStore(t testing.TB, root, index string, create bool) *Store {
+func openStore(t testing.TB, root, index string, create bool, mod ...func(*Options)) *Store {
 	t.Helper()
-	s, err := Open(Options{Root: root, IndexDir: index, Logger: testLogger(t), CreateMissing: create})
+	o := Options{Root: root, IndexDir: index, Logger: testLogger(t), CreateMissing: create}
+	for _, f := range mod {
+		f(&o)
+	}
+	s, err := Open(o)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -762,10 +766,7 @@ func TestIndexErrors(t *testing.T) {
 // TestOpenLRU: beyond MaxOpen idle mailboxes are closed, and handles to
 // them keep working.
 func TestOpenLRU(t *testing.T) {
-	s, err := Open(Options{Root: t.TempDir(), IndexDir: t.TempDir(), Logger: testLogger(t), CreateMissing: true, MaxOpen: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, t.TempDir(), t.TempDir(), true, func(o *Options) { o.MaxOpen = 2 })
 	defer s.Close()
 	ctx := context.Background()
 	var mbs []mailbox.Mailbox
@@ -993,10 +994,7 @@ func TestConcurrentExternal(t *testing.T) {
 // ones are closed (and reopened from their index, without parsing), but
 // the most recently used one stays open however large it is.
 func TestOpenMessageBudget(t *testing.T) {
-	s, err := Open(Options{Root: t.TempDir(), IndexDir: t.TempDir(), Logger: testLogger(t), CreateMissing: true, MaxOpenMessages: 15})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, t.TempDir(), t.TempDir(), true, func(o *Options) { o.MaxOpenMessages = 15 })
 	defer s.Close()
 	ctx := context.Background()
 	sizes := map[string]int{"u1": 10, "u2": 10, "big": 20}
@@ -1058,10 +1056,7 @@ func TestOpenMessageBudget(t *testing.T) {
 // ends: reopened meanwhile, it would clean its tmp/ of the gateway's
 // temporary files, the one being written included.
 func TestAppendSurvivesEviction(t *testing.T) {
-	s, err := Open(Options{Root: t.TempDir(), IndexDir: t.TempDir(), Logger: testLogger(t), CreateMissing: true, MaxOpen: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, t.TempDir(), t.TempDir(), true, func(o *Options) { o.MaxOpen = 1 })
 	defer s.Close()
 	ctx := context.Background()
 	a, b := mustMailbox(t, s, "a"), mustMailbox(t, s, "b")
